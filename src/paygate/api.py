@@ -1,0 +1,175 @@
+"""The ASGI application: routers, Stripe-style error envelopes, request ids, access logs, OpenAPI and health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paygate import __version__
+from paygate.app import Gateway
+from paygate.events.endpoints import router as events_router
+from paygate.http import DOCUMENTED_MODELS, json
+from paygate.kit.errors import ApiError, ApiFailure, InvalidRequest
+from paygate.kit.ids import new_id
+from paygate.kit.redaction import redact_text
+from paygate.payments.endpoints import router as payments_router
+from paygate.refunds.endpoints import router as refunds_router
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("paygate.api")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): assigns ``req_…`` ids, sets the ``Request-Id``
+    response header, binds the id into log context, and writes one access-log line per request."""
+
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_id("req")
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"request-id", request_id.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.access_log:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _error_response(exc: ApiError) -> Response:
+    body = exc.to_body()
+    body["error"]["message"] = redact_text(body["error"]["message"])
+    resp = json(body, exc.status)
+    for k, v in exc.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """Build the API around an existing :class:`Gateway` (the caller owns its lifecycle unless ``serve``)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="paygate",
+        version=__version__,
+        summary="Open-source payment gateway with a Stripe-compatible API",
+        description="Point the official Stripe SDKs at this server by changing the API base URL. Bodies are "
+        "form-encoded (Stripe's wire format) or JSON; errors use Stripe's envelope.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+
+    @app.exception_handler(ApiError)
+    async def api_error_handler(_request: Request, exc: ApiError) -> Response:
+        return _error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error_handler(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            err: ApiError = InvalidRequest(f"Unrecognized request URL ({request.method}: {request.url.path}).")
+            err.status = 404
+        elif exc.status_code == 405:
+            err = InvalidRequest(f"Unrecognized request URL ({request.method}: {request.url.path}).")
+            err.status = 405
+        else:
+            err = InvalidRequest(str(exc.detail))
+            err.status = exc.status_code
+        return _error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error_handler(_request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        return _error_response(InvalidRequest(f"Invalid request: {first.get('msg', 'invalid')}", param=param))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+        rid = getattr(request.state, "request_id", "")
+        log.error(
+            "unhandled_error",
+            error_type=type(exc).__name__,
+            error=redact_text(str(exc))[:500],
+            path=request.url.path,
+            exc_info=exc,
+        )
+        return _error_response(ApiFailure(f"An unexpected error occurred; request id {rid}."))
+
+    @app.get("/healthz", tags=["Operations"], summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["Operations"], summary="Readiness: the database answers")
+    async def readyz() -> Response:
+        try:
+            async with gateway.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # readiness must report, not raise
+            return json({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return json({"status": "ok"})
+
+    app.include_router(payments_router)
+    app.include_router(refunds_router)
+    app.include_router(events_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
+        )
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in DOCUMENTED_MODELS.items():
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            comps.update(js.pop("$defs", {}))
+            comps[name] = js
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "sk_test_… / sk_live_…"}
+        }
+        schema["security"] = [{"bearerAuth": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(RequestContextMiddleware, access_log=gateway.settings.access_log)
+    return app

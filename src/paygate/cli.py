@@ -1,0 +1,207 @@
+"""The ``paygate`` command line (typer).
+
+Contract other tools rely on (see README): ``serve``, ``merchants create --name N [--json]``, ``ledger verify``,
+``db upgrade``, ``demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from paygate.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="paygate: an open-source payment gateway.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema management.")
+merchants_app = typer.Typer(no_args_is_help=True, help="Merchants and API keys.")
+ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
+app.add_typer(db_app, name="db")
+app.add_typer(merchants_app, name="merchants")
+app.add_typer(ledger_app, name="ledger")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _upgrade(settings: Settings) -> None:
+    from paygate.db.migrate import upgrade
+
+    _ensure_sqlite_dir(settings.database_url)
+    upgrade(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations to PAYGATE_DATABASE_URL."""
+    settings = get_settings()
+    _upgrade(settings)
+    from paygate.db.migrate import current_revision
+
+    typer.echo(f"database at revision {current_revision(settings.database_url)}")
+
+
+async def _create_merchant(settings: Settings, name: str) -> dict[str, str]:
+    from paygate.db.engine import Database
+    from paygate.merchants.service import create_merchant
+
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        async with db.write() as conn:
+            m = await create_merchant(conn, name)
+    finally:
+        await db.dispose()
+    return {
+        "id": m.id,
+        "name": m.name,
+        "secret_key": m.secret_key,
+        "publishable_key": m.publishable_key,
+        "live_secret_key": m.live_secret_key,
+        "live_publishable_key": m.live_publishable_key,
+    }
+
+
+@merchants_app.command("create")
+def merchants_create(
+    name: Annotated[str, typer.Option("--name", help="Merchant display name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create a merchant with test- and live-mode keys. Keys are shown once: they are stored hashed."""
+    settings = get_settings()
+    _upgrade(settings)
+    m = asyncio.run(_create_merchant(settings, name))
+    if as_json:
+        typer.echo(json.dumps({"id": m["id"], "secret_key": m["secret_key"], "publishable_key": m["publishable_key"]}))
+    else:
+        typer.echo(
+            f"merchant        {m['id']} ({m['name']})\nsecret key      {m['secret_key']}\n"
+            f"publishable key {m['publishable_key']}\nlive keys       {m['live_secret_key']} / "
+            f"{m['live_publishable_key']}"
+        )
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Prove every journal balances and every payment's ledger balance matches its state. Exit 1 if not."""
+    from paygate.db.engine import Database
+    from paygate.ledger.service import verify
+
+    settings = get_settings()
+
+    async def go() -> int:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            async with db.read() as conn:
+                report = await verify(conn)
+        finally:
+            await db.dispose()
+        typer.echo(
+            f"journals: {report.journals}  postings: {report.postings}  payments checked: {report.intents_checked}"
+        )
+        if report.ok:
+            typer.echo("ledger OK: every journal sums to zero and every balance agrees")
+            return 0
+        for problem in report.problems:
+            typer.echo(f"PROBLEM: {problem}", err=True)
+        return 1
+
+    raise typer.Exit(asyncio.run(go()))
+
+
+def _serve(settings: Settings, banner: str | None = None) -> None:
+    import uvicorn
+
+    from paygate.api import create_app
+    from paygate.app import Gateway
+    from paygate.kit.logs import configure
+
+    configure(settings.log_level, settings.log_format)
+    _upgrade(settings)
+    gateway = Gateway(settings)
+    if banner:
+        typer.echo(banner)
+    uvicorn.run(
+        create_app(gateway),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Run the HTTP API (applies pending migrations first)."""
+    settings = get_settings()
+    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    _serve(settings)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo database and keys live")] = Path("var/demo"),
+) -> None:
+    """One command for a newcomer: SQLite, a seeded demo merchant, keys and URLs printed, the API running."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{data_dir / 'paygate.db'}"
+    settings = Settings(database_url=url, host=host, port=port, log_format="console", access_log=False)
+    _upgrade(settings)
+    keys_file = data_dir / "demo-merchant.json"
+    if keys_file.exists():
+        m = json.loads(keys_file.read_text())
+    else:
+        m = asyncio.run(_create_merchant(settings, "Demo Store"))
+        keys_file.write_text(json.dumps(m, indent=2))
+        os.chmod(keys_file, stat.S_IRUSR | stat.S_IWUSR)
+    base = f"http://{host}:{port}"
+    banner = f"""
+paygate demo — SQLite at {data_dir / "paygate.db"}, in-process sandbox processor
+
+  API             {base}
+  API docs        {base}/docs
+  merchant        {m["id"]} (Demo Store)
+  secret key      {m["secret_key"]}
+  publishable key {m["publishable_key"]}
+
+Try it:
+  curl {base}/v1/payment_intents -u {m["secret_key"]}: \\
+       -d amount=2000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true
+
+  python -c "import stripe; c = stripe.StripeClient('{m["secret_key"]}', base_addresses={{'api': '{base}'}}); \\
+print(c.v1.payment_intents.create(params={{'amount': 2000, 'currency': 'usd'}}).id)"
+
+Test payment methods: pm_card_visa, pm_card_mastercard, pm_card_amex (succeed), pm_card_chargeDeclined,
+pm_card_chargeDeclinedInsufficientFunds, pm_card_chargeDeclinedExpiredCard, pm_card_authenticationRequired.
+Press Ctrl+C to stop.
+"""
+    _serve(settings, banner)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

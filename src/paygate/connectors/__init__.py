@@ -1,0 +1,1 @@
+"""Processor connectors: pure translators between paygate and each PSP's wire format."""

@@ -1,0 +1,1 @@
+"""Database access: table definitions, engine and transaction helpers for SQLite and PostgreSQL, migrations."""

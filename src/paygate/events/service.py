@@ -1,0 +1,61 @@
+"""Writing events to the transactional outbox.
+
+``emit`` must be called with the same connection (transaction) as the state change it describes, so an event
+exists if and only if the change committed (ARCHITECTURE.md rule 8). The relay in the worker hands events on
+to webhooks and brokers and marks ``relayed_at``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paygate.db.tables import events
+from paygate.kit import jsonx
+from paygate.kit.clock import clock
+from paygate.kit.ids import new_id
+from paygate.merchants.context import AuthContext
+
+__all__ = ["emit", "emit_many"]
+
+
+def _row(
+    ctx: AuthContext, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None, now: int
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"object": obj}
+    if previous:
+        data["previous_attributes"] = previous
+    return {
+        "id": new_id("evt"),
+        "merchant_id": ctx.merchant_id,
+        "livemode": ctx.livemode,
+        "type": type_,
+        "object_id": obj.get("id"),
+        "data": jsonx.dumps(data),
+        "request_id": ctx.request_id or None,
+        "idempotency_key": ctx.idempotency_key,
+        "created": now,
+    }
+
+
+async def emit(
+    conn: AsyncConnection,
+    ctx: AuthContext,
+    type_: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+) -> str:
+    """Insert one event in the caller's transaction; returns its id."""
+    row = _row(ctx, type_, obj, previous, clock.now())
+    await conn.execute(insert(events).values(**row))
+    return str(row["id"])
+
+
+async def emit_many(conn: AsyncConnection, ctx: AuthContext, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """Insert several events with one statement (the payment hot path emits two or three at once)."""
+    if not items:
+        return
+    now = clock.now()
+    await conn.execute(insert(events), [_row(ctx, t, o, None, now) for t, o in items])

@@ -1,0 +1,1 @@
+"""Stripe-style idempotent requests, designed so a crash at any point never repeats a money movement."""

@@ -1,0 +1,1 @@
+"""Small shared building blocks with no domain knowledge: money, ids, errors, clock, secrets, forms."""

@@ -1,0 +1,1 @@
+"""PaymentIntents: the Stripe-compatible payment lifecycle."""

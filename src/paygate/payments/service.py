@@ -1,0 +1,504 @@
+"""PaymentIntent operations behind the API.
+
+Every write operation returns a :class:`Reply` and records it through the idempotency :class:`Guard` inside the
+transaction that makes the state change, so the stored response and the state can never disagree.
+
+Operations that call a processor are split in two transactions with the network call between them (rule 3):
+txn 1 records the attempt, sets ``pending_op`` and writes an idempotency checkpoint; the processor is called with
+the attempt id as its idempotency key (rule 4); txn 2 applies the answer (:mod:`paygate.payments.flows`). A
+crash between the two leaves a checkpoint from which a retry with the same idempotency key resumes, and an
+attempt the status-sync job resolves; neither can move money twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paygate.connectors import testcards
+from paygate.connectors.base import AuthorizeRequest, CaptureRequest, PaymentResult, VoidRequest
+from paygate.connectors.errors import ConnectorError
+from paygate.db.engine import Database
+from paygate.db.pagination import list_page
+from paygate.db.tables import payment_intents
+from paygate.events import service as events
+from paygate.idempotency.service import Guard, Reply
+from paygate.kit import jsonx
+from paygate.kit.clock import clock
+from paygate.kit.errors import ApiError, InvalidRequest, LockTimeout, ResourceMissing
+from paygate.kit.ids import new_id
+from paygate.kit.money import validate_charge_amount
+from paygate.merchants.context import AuthContext
+from paygate.payments import flows
+from paygate.payments import repository as repo
+from paygate.payments.model import Action, Status, check_action
+from paygate.payments.schemas import (
+    CancelParams,
+    CaptureParams,
+    ConfirmParams,
+    CreateParams,
+    IntentListParams,
+    UpdateParams,
+    charge_object,
+    intent_object,
+)
+from paygate.routing.service import Route, Router
+
+__all__ = ["PaymentService"]
+
+_EXPANDABLE = frozenset({"latest_charge"})
+
+
+def _check_expand(expand: list[str]) -> None:
+    for field in expand:
+        if field not in _EXPANDABLE:
+            raise InvalidRequest(f"This property cannot be expanded ({field}).", param="expand")
+
+
+def _ok(obj: dict[str, Any]) -> Reply:
+    return Reply(200, orjson.dumps(obj))
+
+
+def _err(exc: ApiError) -> Reply:
+    return Reply(exc.status, orjson.dumps(exc.to_body()))
+
+
+class PaymentService:
+    def __init__(self, db: Database, router: Router) -> None:
+        self.db = db
+        self.router = router
+
+    # ------------------------------------------------------------------ reads
+    async def _object(self, conn: AsyncConnection, intent: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        charge = None
+        if "latest_charge" in expand and intent["latest_charge"]:
+            attempt = await repo.get_attempt(conn, intent["latest_charge"])
+            charge = charge_object(attempt, intent) if attempt else None
+        return intent_object(intent, charge=charge)
+
+    async def retrieve(self, ctx: AuthContext, intent_id: str, expand: list[str]) -> dict[str, Any]:
+        _check_expand(expand)
+        async with self.db.read() as conn:
+            return await self._object(conn, await repo.get_intent(conn, ctx, intent_id), expand)
+
+    async def list_intents(self, ctx: AuthContext, params: IntentListParams) -> dict[str, Any]:
+        t = payment_intents
+        scope = [t.c.merchant_id == ctx.merchant_id, t.c.livemode == ctx.livemode]
+        if params.customer:
+            scope.append(t.c.customer == params.customer)
+        async with self.db.read() as conn:
+            return await list_page(
+                conn,
+                t,
+                scope=scope,
+                params=params,
+                url="/v1/payment_intents",
+                kind="payment_intent",
+                serialize=intent_object,
+            )
+
+    # ------------------------------------------------------------------ helpers
+    def _check_payment_method(self, ctx: AuthContext, pm: str) -> None:
+        if testcards.resolve(token=pm) is None:
+            raise ResourceMissing("PaymentMethod", pm, param="payment_method")
+
+    async def _finish(self, conn: AsyncConnection, guard: Guard, applied: flows.Applied, expand: list[str]) -> Reply:
+        reply = _err(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
+        await guard.finish(conn, reply.status, reply.body)
+        return reply
+
+    async def _begin_authorization(
+        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], guard: Guard
+    ) -> tuple[dict[str, Any], dict[str, Any], Route]:
+        """txn 1 of a confirmation: record the attempt and the checkpoint, mark the intent processing."""
+        route = self.router.candidates(ctx, amount=intent["amount"], currency=intent["currency"])[0]
+        now = clock.now()
+        attempt = {
+            "id": new_id("ch"),
+            "intent_id": intent["id"],
+            "merchant_id": ctx.merchant_id,
+            "livemode": ctx.livemode,
+            "processor": route.processor,
+            "processor_account": route.account_id,
+            "amount": intent["amount"],
+            "currency": intent["currency"],
+            "capture": intent["capture_method"] != "manual",
+            "status": "pending",
+            "amount_captured": 0,
+            "payment_method": intent["payment_method"],
+            "decline_code": None,
+            "failure_code": None,
+            "failure_message": None,
+            "processor_reference": None,
+            "next_sync_at": now + 60,
+            "sync_attempts": 0,
+            "created": now,
+            "updated": now,
+        }
+        await repo.insert_attempt(conn, attempt)
+        intent = await repo.update_intent(
+            conn,
+            intent,
+            {
+                "status": Status.PROCESSING,
+                "pending_op": "confirm",
+                "latest_charge": attempt["id"],
+                "last_payment_error": None,
+                "next_action": None,
+                "processor": route.processor,
+                "updated": now,
+            },
+        )
+        await guard.checkpoint(conn, {"op": "authorize", "intent": intent["id"], "attempt": attempt["id"]})
+        return intent, attempt, route
+
+    async def _authorize(
+        self, route: Route, intent: dict[str, Any], attempt: dict[str, Any]
+    ) -> PaymentResult | ConnectorError:
+        req = AuthorizeRequest(
+            idempotency_key=attempt["id"],
+            attempt_id=attempt["id"],
+            amount=attempt["amount"],
+            currency=attempt["currency"],
+            capture=bool(attempt["capture"]),
+            credentials=route.credentials,
+            payment_method_token=attempt["payment_method"],
+            return_url=intent["return_url"],
+            description=intent["description"],
+            metadata=jsonx.loads(intent["metadata"]),
+        )
+        try:
+            return await route.connector.authorize(req, route.http)  # type: ignore[arg-type]
+        except ConnectorError as exc:
+            return exc
+
+    async def _complete_authorization(
+        self,
+        ctx: AuthContext,
+        intent_id: str,
+        attempt_id: str,
+        result: PaymentResult | ConnectorError,
+        guard: Guard,
+        expand: list[str],
+        *,
+        error_on_requires_action: bool = False,
+    ) -> Reply:
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            attempt = await repo.get_attempt(conn, attempt_id, lock=True)
+            assert attempt is not None
+            applied = await flows.apply_authorization(
+                conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action
+            )
+            return await self._finish(conn, guard, applied, expand)
+
+    # ------------------------------------------------------------------ create / update
+    async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:
+        _check_expand(p.expand)
+        if guard.recovery:
+            return await self.resume(ctx, guard, p.expand)
+        validate_charge_amount(p.amount, p.currency)
+        if p.payment_method:
+            self._check_payment_method(ctx, p.payment_method)
+        if p.confirm and not p.payment_method:
+            raise InvalidRequest(
+                "You must provide a payment_method when confirm=true.", param="payment_method", code="parameter_missing"
+            )
+        now = clock.now()
+        intent_id = new_id("pi")
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "merchant_id": ctx.merchant_id,
+            "livemode": ctx.livemode,
+            "amount": p.amount,
+            "currency": p.currency,
+            "capture_method": p.capture_method,
+            "confirmation_method": p.confirmation_method,
+            "status": Status.REQUIRES_CONFIRMATION if p.payment_method else Status.REQUIRES_PAYMENT_METHOD,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "amount_refunded": 0,
+            "amount_refund_pending": 0,
+            "payment_method": p.payment_method,
+            "payment_method_types": jsonx.dumps(p.payment_method_types or ["card"]),
+            "description": p.description,
+            "metadata": jsonx.dumps(p.metadata),
+            "last_payment_error": None,
+            "next_action": None,
+            "cancellation_reason": None,
+            "canceled_at": None,
+            "customer": p.customer,
+            "receipt_email": p.receipt_email,
+            "statement_descriptor": p.statement_descriptor,
+            "statement_descriptor_suffix": p.statement_descriptor_suffix,
+            "setup_future_usage": p.setup_future_usage,
+            "return_url": p.return_url,
+            "latest_charge": None,
+            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            "pending_op": None,
+            "processor": None,
+            "processor_reference": None,
+            "created": now,
+            "updated": now,
+        }
+        async with self.db.write() as conn:
+            await repo.insert_intent(conn, intent)
+            await events.emit(conn, ctx, "payment_intent.created", intent_object(intent))
+            if not p.confirm:
+                reply = _ok(await self._object(conn, intent, p.expand))
+                await guard.finish(conn, reply.status, reply.body)
+                return reply
+            intent, attempt, route = await self._begin_authorization(conn, ctx, intent, guard)
+        result = await self._authorize(route, intent, attempt)
+        return await self._complete_authorization(
+            ctx,
+            intent_id,
+            attempt["id"],
+            result,
+            guard,
+            p.expand,
+            error_on_requires_action=bool(p.error_on_requires_action),
+        )
+
+    async def update(self, ctx: AuthContext, intent_id: str, p: UpdateParams, guard: Guard) -> Reply:
+        _check_expand(p.expand)
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            if intent["pending_op"]:
+                raise LockTimeout(intent_id)
+            check_action(intent["status"], Action.UPDATE, intent_id=intent_id)
+            values: dict[str, Any] = {"updated": clock.now(), "last_payment_error": None}
+            amount, currency = p.amount or intent["amount"], p.currency or intent["currency"]
+            if p.amount is not None or p.currency is not None:
+                validate_charge_amount(amount, currency)
+                values.update(amount=amount, currency=currency)
+            for field in (
+                "capture_method",
+                "customer",
+                "description",
+                "receipt_email",
+                "statement_descriptor",
+                "statement_descriptor_suffix",
+            ):
+                if getattr(p, field) is not None:
+                    values[field] = getattr(p, field)
+            if p.setup_future_usage is not None:
+                values["setup_future_usage"] = p.setup_future_usage or None
+            if p.payment_method_types is not None:
+                values["payment_method_types"] = jsonx.dumps(p.payment_method_types)
+            if p.metadata is not None:
+                merged = {} if not p.metadata else {**jsonx.loads(intent["metadata"]), **p.metadata}
+                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+            if p.payment_method is not None:
+                self._check_payment_method(ctx, p.payment_method)
+                values["payment_method"] = p.payment_method
+                if intent["status"] == Status.REQUIRES_PAYMENT_METHOD:
+                    values["status"] = Status.REQUIRES_CONFIRMATION
+            intent = await repo.update_intent(conn, intent, values)
+            reply = _ok(await self._object(conn, intent, p.expand))
+            await guard.finish(conn, reply.status, reply.body)
+            return reply
+
+    # ------------------------------------------------------------------ confirm
+    async def confirm(self, ctx: AuthContext, intent_id: str, p: ConfirmParams, guard: Guard) -> Reply:
+        _check_expand(p.expand)
+        if guard.recovery:
+            return await self.resume(ctx, guard, p.expand)
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            if intent["pending_op"]:
+                raise LockTimeout(intent_id)
+            check_action(intent["status"], Action.CONFIRM, intent_id=intent_id)
+            values: dict[str, Any] = {}
+            if p.payment_method:
+                self._check_payment_method(ctx, p.payment_method)
+                values["payment_method"] = p.payment_method
+            for field in ("return_url", "capture_method", "receipt_email"):
+                if getattr(p, field) is not None:
+                    values[field] = getattr(p, field)
+            if p.setup_future_usage is not None:
+                values["setup_future_usage"] = p.setup_future_usage or None
+            intent = {**intent, **values}
+            if not intent["payment_method"]:
+                raise InvalidRequest(
+                    "You cannot confirm this PaymentIntent because it's missing a payment method. You can either "
+                    "update the PaymentIntent with a payment method and then confirm it again, or confirm it again "
+                    "directly with a payment method.",
+                    code="payment_intent_unexpected_state",
+                    param="payment_method",
+                )
+            if values:
+                await repo.update_intent(conn, intent, values)
+            intent, attempt, route = await self._begin_authorization(conn, ctx, intent, guard)
+        result = await self._authorize(route, intent, attempt)
+        return await self._complete_authorization(
+            ctx,
+            intent_id,
+            attempt["id"],
+            result,
+            guard,
+            p.expand,
+            error_on_requires_action=bool(p.error_on_requires_action),
+        )
+
+    # ------------------------------------------------------------------ capture / cancel
+    async def capture(self, ctx: AuthContext, intent_id: str, p: CaptureParams, guard: Guard) -> Reply:
+        _check_expand(p.expand)
+        if guard.recovery:
+            return await self.resume(ctx, guard, p.expand)
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            if intent["pending_op"]:
+                raise LockTimeout(intent_id)
+            check_action(intent["status"], Action.CAPTURE, intent_id=intent_id)
+            amount = p.amount_to_capture or intent["amount_capturable"]
+            if amount > intent["amount_capturable"]:
+                raise InvalidRequest(
+                    f"The amount_to_capture ({amount}) is greater than the amount capturable "
+                    f"({intent['amount_capturable']}).",
+                    param="amount_to_capture",
+                    code="amount_too_large",
+                )
+            values: dict[str, Any] = {"pending_op": "capture", "updated": clock.now()}
+            if p.metadata is not None:
+                merged = {} if not p.metadata else {**jsonx.loads(intent["metadata"]), **p.metadata}
+                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+            for field in ("statement_descriptor", "statement_descriptor_suffix"):
+                if getattr(p, field) is not None:
+                    values[field] = getattr(p, field)
+            intent = await repo.update_intent(conn, intent, values)
+            attempt = await repo.get_attempt(conn, intent["latest_charge"])
+            assert attempt is not None
+            await guard.checkpoint(
+                conn, {"op": "capture", "intent": intent_id, "attempt": attempt["id"], "amount": amount}
+            )
+        return await self._run_capture(ctx, intent_id, attempt, amount, guard, p.expand)
+
+    async def _run_capture(
+        self,
+        ctx: AuthContext,
+        intent_id: str,
+        attempt: dict[str, Any],
+        amount: int,
+        guard: Guard,
+        expand: list[str],
+    ) -> Reply:
+        route = self.router.for_attempt(attempt)
+        req = CaptureRequest(
+            idempotency_key=f"{attempt['id']}-capture",
+            processor_reference=attempt["processor_reference"],
+            amount=amount,
+            currency=attempt["currency"],
+            credentials=route.credentials,
+        )
+        result: PaymentResult | ConnectorError
+        try:
+            result = await route.connector.capture(req, route.http)  # type: ignore[arg-type]
+        except ConnectorError as exc:
+            result = exc
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            att = await repo.get_attempt(conn, attempt["id"], lock=True)
+            assert att is not None
+            applied = await flows.apply_capture(conn, ctx, intent, att, amount, result)
+            if isinstance(applied.error, flows.ProcessorTemporarilyUnavailable):
+                raise applied.error  # committed the release of pending_op; the reply is not stored (retryable)
+            return await self._finish(conn, guard, applied, expand)
+
+    async def cancel(self, ctx: AuthContext, intent_id: str, p: CancelParams, guard: Guard) -> Reply:
+        _check_expand(p.expand)
+        if guard.recovery:
+            return await self.resume(ctx, guard, p.expand)
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            if intent["pending_op"]:
+                raise LockTimeout(intent_id)
+            check_action(intent["status"], Action.CANCEL, intent_id=intent_id)
+            now = clock.now()
+            if intent["status"] != Status.REQUIRES_CAPTURE:
+                intent = await repo.update_intent(
+                    conn,
+                    intent,
+                    {
+                        "status": Status.CANCELED,
+                        "canceled_at": now,
+                        "next_action": None,
+                        "amount_capturable": 0,
+                        "cancellation_reason": p.cancellation_reason,
+                        "updated": now,
+                    },
+                )
+                await events.emit(conn, ctx, "payment_intent.canceled", intent_object(intent))
+                reply = _ok(await self._object(conn, intent, p.expand))
+                await guard.finish(conn, reply.status, reply.body)
+                return reply
+            intent = await repo.update_intent(conn, intent, {"pending_op": "void", "updated": now})
+            attempt = await repo.get_attempt(conn, intent["latest_charge"])
+            assert attempt is not None
+            await guard.checkpoint(
+                conn, {"op": "void", "intent": intent_id, "attempt": attempt["id"], "reason": p.cancellation_reason}
+            )
+        return await self._run_void(ctx, intent_id, attempt, p.cancellation_reason, guard, p.expand)
+
+    async def _run_void(
+        self,
+        ctx: AuthContext,
+        intent_id: str,
+        attempt: dict[str, Any],
+        reason: str | None,
+        guard: Guard,
+        expand: list[str],
+    ) -> Reply:
+        route = self.router.for_attempt(attempt)
+        req = VoidRequest(
+            idempotency_key=f"{attempt['id']}-void",
+            processor_reference=attempt["processor_reference"],
+            credentials=route.credentials,
+            amount=attempt["amount"],
+            currency=attempt["currency"],
+        )
+        result: PaymentResult | ConnectorError
+        try:
+            result = await route.connector.void(req, route.http)  # type: ignore[arg-type]
+        except ConnectorError as exc:
+            result = exc
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            att = await repo.get_attempt(conn, attempt["id"], lock=True)
+            assert att is not None
+            applied = await flows.apply_void(conn, ctx, intent, att, reason, result)
+            if isinstance(applied.error, flows.ProcessorTemporarilyUnavailable):
+                raise applied.error
+            return await self._finish(conn, guard, applied, expand)
+
+    # ------------------------------------------------------------------ crash recovery
+    async def resume(self, ctx: AuthContext, guard: Guard, expand: list[str]) -> Reply:
+        """Finish an operation whose earlier execution died after its checkpoint (see the module docstring).
+
+        The processor is asked again with the *same* idempotency key, so it answers with what it already did
+        instead of doing it twice; if the outcome was meanwhile applied (e.g. by the status-sync job), the
+        current state is the answer.
+        """
+        rec = guard.recovery or {}
+        async with self.db.read() as conn:
+            intent = await repo.get_intent(conn, ctx, rec["intent"])
+            attempt = await repo.get_attempt(conn, rec["attempt"])
+        assert attempt is not None
+        op = rec["op"]
+        if (
+            op == "authorize"
+            and attempt["status"] in ("pending", "unknown")
+            and intent["latest_charge"] == attempt["id"]
+        ):
+            route = self.router.for_attempt(attempt)
+            result = await self._authorize(route, intent, attempt)
+            return await self._complete_authorization(ctx, intent["id"], attempt["id"], result, guard, expand)
+        if op == "capture" and intent["pending_op"] == "capture":
+            return await self._run_capture(ctx, intent["id"], attempt, int(rec["amount"]), guard, expand)
+        if op == "void" and intent["pending_op"] == "void":
+            return await self._run_void(ctx, intent["id"], attempt, rec.get("reason"), guard, expand)
+        async with self.db.write() as conn:
+            return await self._finish(conn, guard, flows.current_state(intent, attempt), expand)

@@ -1,0 +1,1 @@
+"""Refunds: full or partial, several per payment, never more than was captured."""

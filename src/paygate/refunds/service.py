@@ -1,0 +1,229 @@
+"""Refund operations.
+
+Refunds never exceed what was captured, also under concurrent requests: txn 1 locks the PaymentIntent row
+(``FOR UPDATE`` on PostgreSQL; the ``BEGIN IMMEDIATE`` write lock on SQLite) and *reserves* the amount in
+``amount_refund_pending``; a CHECK constraint (refunded + pending ≤ received) backs the check in the database
+itself. The processor is called with the refund id as idempotency key, and txn 2 moves the reservation into
+``amount_refunded`` (success, with a ledger journal) or releases it (failure). An unknown outcome keeps the
+reservation until the status sync learns the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from paygate.connectors.base import RefundRequest, RefundResult, RefundStatus
+from paygate.connectors.errors import ConnectorError, ProcessorUnavailable
+from paygate.db.engine import Database
+from paygate.db.pagination import list_page
+from paygate.db.tables import refunds
+from paygate.events import service as events
+from paygate.idempotency.service import Guard, Reply
+from paygate.kit import jsonx
+from paygate.kit.clock import clock
+from paygate.kit.errors import InvalidRequest, ResourceMissing
+from paygate.kit.ids import new_id
+from paygate.kit.money import format_minor
+from paygate.ledger import service as ledger
+from paygate.merchants.context import AuthContext
+from paygate.payments import repository as pay_repo
+from paygate.payments.flows import ProcessorTemporarilyUnavailable
+from paygate.payments.model import Action, check_action
+from paygate.payments.schemas import charge_object
+from paygate.refunds import repository as repo
+from paygate.refunds.schemas import CreateParams, RefundListParams, UpdateParams, refund_object
+from paygate.routing.service import Router
+
+__all__ = ["RefundService"]
+
+
+class RefundService:
+    def __init__(self, db: Database, router: Router) -> None:
+        self.db = db
+        self.router = router
+
+    async def retrieve(self, ctx: AuthContext, refund_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return refund_object(await repo.get_refund(conn, ctx, refund_id))
+
+    async def list_refunds(self, ctx: AuthContext, params: RefundListParams) -> dict[str, Any]:
+        t = refunds
+        scope = [t.c.merchant_id == ctx.merchant_id, t.c.livemode == ctx.livemode]
+        if params.payment_intent:
+            scope.append(t.c.payment_intent == params.payment_intent)
+        if params.charge:
+            scope.append(t.c.charge == params.charge)
+        async with self.db.read() as conn:
+            return await list_page(
+                conn, t, scope=scope, params=params, url="/v1/refunds", kind="refund", serialize=refund_object
+            )
+
+    async def update(self, ctx: AuthContext, refund_id: str, p: UpdateParams, guard: Guard) -> Reply:
+        async with self.db.write() as conn:
+            refund = await repo.get_refund(conn, ctx, refund_id, lock=True)
+            if p.metadata is not None:
+                merged = {} if not p.metadata else {**jsonx.loads(refund["metadata"]), **p.metadata}
+                refund = await repo.update_refund(
+                    conn,
+                    refund,
+                    {"metadata": jsonx.dumps({k: v for k, v in merged.items() if v != ""}), "updated": clock.now()},
+                )
+                await events.emit(conn, ctx, "refund.updated", refund_object(refund))
+            reply = Reply(200, orjson.dumps(refund_object(refund)))
+            await guard.finish(conn, reply.status, reply.body)
+            return reply
+
+    async def _intent_id_for(self, conn: AsyncConnection, ctx: AuthContext, p: CreateParams) -> str:
+        if p.payment_intent and p.charge:
+            raise InvalidRequest("You may only specify one of: charge, payment_intent.", param="charge")
+        if p.payment_intent:
+            return p.payment_intent
+        if not p.charge:
+            raise InvalidRequest(
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                code="parameter_missing",
+                param="payment_intent",
+            )
+        attempt = await pay_repo.get_attempt(conn, p.charge)
+        if attempt is None or attempt["merchant_id"] != ctx.merchant_id or bool(attempt["livemode"]) != ctx.livemode:
+            raise ResourceMissing("charge", p.charge, param="charge")
+        return str(attempt["intent_id"])
+
+    async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:
+        if guard.recovery:
+            return await self._resume(ctx, guard)
+        async with self.db.write() as conn:
+            intent_id = await self._intent_id_for(conn, ctx, p)
+            intent = await pay_repo.get_intent(conn, ctx, intent_id, lock=True, param="payment_intent")
+            check_action(intent["status"], Action.REFUND, intent_id=intent_id)
+            charge_id = intent["latest_charge"]
+            if p.charge and p.charge != charge_id:
+                raise InvalidRequest(
+                    f"Charge {p.charge} was not captured and cannot be refunded.",
+                    param="charge",
+                    code="charge_not_refundable",
+                )
+            refundable = intent["amount_received"] - intent["amount_refunded"] - intent["amount_refund_pending"]
+            if refundable <= 0:
+                raise InvalidRequest(f"Charge {charge_id} has already been refunded.", code="charge_already_refunded")
+            amount = p.amount if p.amount is not None else refundable
+            if amount > refundable:
+                cur = intent["currency"]
+                raise InvalidRequest(
+                    f"Refund amount ({format_minor(amount, cur)} {cur}) is greater than unrefunded amount on "
+                    f"charge ({format_minor(refundable, cur)} {cur})",
+                    param="amount",
+                    code="amount_too_large",
+                )
+            now = clock.now()
+            refund = {
+                "id": new_id("re"),
+                "merchant_id": ctx.merchant_id,
+                "livemode": ctx.livemode,
+                "payment_intent": intent_id,
+                "charge": charge_id,
+                "amount": amount,
+                "currency": intent["currency"],
+                "status": "pending",
+                "reason": p.reason,
+                "metadata": jsonx.dumps(p.metadata),
+                "failure_reason": None,
+                "processor_reference": None,
+                "created": now,
+                "updated": now,
+            }
+            await repo.insert_refund(conn, refund)
+            await pay_repo.update_intent(
+                conn, intent, {"amount_refund_pending": intent["amount_refund_pending"] + amount, "updated": now}
+            )
+            await guard.checkpoint(conn, {"op": "refund", "refund": refund["id"]})
+            await events.emit(conn, ctx, "refund.created", refund_object(refund))
+        return await self._send(ctx, refund, guard)
+
+    async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard) -> Reply:
+        async with self.db.read() as conn:
+            attempt = await pay_repo.get_attempt(conn, refund["charge"])
+        assert attempt is not None
+        route = self.router.for_attempt(attempt)
+        req = RefundRequest(
+            idempotency_key=refund["id"],
+            refund_id=refund["id"],
+            processor_reference=attempt["processor_reference"],
+            amount=refund["amount"],
+            currency=refund["currency"],
+            credentials=route.credentials,
+            reason=refund["reason"],
+        )
+        result: RefundResult | ConnectorError
+        try:
+            result = await route.connector.refund(req, route.http)  # type: ignore[arg-type]
+        except ConnectorError as exc:
+            result = exc
+        async with self.db.write() as conn:
+            refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)
+            refund = await apply_refund_result(conn, ctx, refund, result)
+            if isinstance(result, ProcessorUnavailable):
+                raise ProcessorTemporarilyUnavailable()
+            reply = Reply(200, orjson.dumps(refund_object(refund)))
+            await guard.finish(conn, reply.status, reply.body)
+            return reply
+
+    async def _resume(self, ctx: AuthContext, guard: Guard) -> Reply:
+        rec = guard.recovery or {}
+        async with self.db.read() as conn:
+            refund = await repo.get_refund(conn, ctx, rec["refund"])
+        if refund["status"] == "pending":
+            return await self._send(ctx, refund, guard)
+        reply = Reply(200, orjson.dumps(refund_object(refund)))
+        async with self.db.write() as conn:
+            await guard.finish(conn, reply.status, reply.body)
+        return reply
+
+
+async def apply_refund_result(
+    conn: AsyncConnection, ctx: AuthContext, refund: dict[str, Any], result: RefundResult | ConnectorError
+) -> dict[str, Any]:
+    """txn 2 of a refund (also used by the status sync). Monotonic: only a ``pending`` refund changes.
+
+    ``ProcessorUnavailable`` means the processor provably did nothing: the refund stays pending (and reserved)
+    so that a retry with the same idempotency key, or the sync job, sends it again under the same key."""
+    if refund["status"] != "pending" or isinstance(result, ConnectorError):
+        return refund
+    if result.status is RefundStatus.PENDING:
+        return await repo.update_refund(
+            conn, refund, {"processor_reference": result.processor_reference, "updated": clock.now()}
+        )
+    now = clock.now()
+    intent = await pay_repo.get_intent(conn, ctx, refund["payment_intent"], lock=True)
+    amount = refund["amount"]
+    i_vals: dict[str, Any] = {"amount_refund_pending": intent["amount_refund_pending"] - amount, "updated": now}
+    if result.status is RefundStatus.SUCCEEDED:
+        i_vals["amount_refunded"] = intent["amount_refunded"] + amount
+        refund = await repo.update_refund(
+            conn, refund, {"status": "succeeded", "updated": now, "processor_reference": result.processor_reference}
+        )
+        intent = await pay_repo.update_intent(conn, intent, i_vals)
+        attempt = await pay_repo.get_attempt(conn, refund["charge"])
+        assert attempt is not None
+        await ledger.post_refund(
+            conn,
+            ctx,
+            intent_id=intent["id"],
+            refund_id=refund["id"],
+            processor=attempt["processor"],
+            amount=amount,
+            currency=refund["currency"],
+        )
+        await events.emit_many(
+            conn, ctx, [("charge.refunded", charge_object(attempt, intent)), ("refund.updated", refund_object(refund))]
+        )
+    else:
+        refund = await repo.update_refund(
+            conn, refund, {"status": "failed", "updated": now, "failure_reason": result.failure_reason or "unknown"}
+        )
+        intent = await pay_repo.update_intent(conn, intent, i_vals)
+        await events.emit(conn, ctx, "refund.failed", refund_object(refund))
+    return refund

@@ -1,0 +1,1 @@
+"""Choosing the processor (connector + account) for each payment attempt."""
