@@ -155,9 +155,9 @@ async def verify(conn: AsyncConnection, *, limit_problems: int = 100) -> VerifyR
         .select_from(pi.outerjoin(ledger_side, ledger_side.c.pi == pi.c.id))
         .where((pi.c.amount_received > 0) | (ledger_side.c.net.is_not(None)))
     )
-    for intent_id, received, refunded, net in rows.tuples():
+    for intent_id, received, refunded, net in rows:
         report.intents_checked += 1
-        expected = -(received - refunded)
+        expected = refunded - received  # the merchant balance is a credit (negative) of what is still held
         if net != expected:
             report.problems.append(
                 f"payment_intent {intent_id}: ledger merchant balance {net} but received {received} - "
