@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -157,7 +158,8 @@ async def verify(conn: AsyncConnection, *, limit_problems: int = 100) -> VerifyR
     )
     for intent_id, received, refunded, net in rows:
         report.intents_checked += 1
-        expected = refunded - received  # the merchant balance is a credit (negative) of what is still held
+        # the merchant balance is a credit (negative) of what is still held for the merchant
+        expected = cast(int, refunded) - cast(int, received)
         if net != expected:
             report.problems.append(
                 f"payment_intent {intent_id}: ledger merchant balance {net} but received {received} - "
