@@ -223,7 +223,7 @@ class ConnectorClient(Protocol):
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         idempotent: bool,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call read timeout, not a cancel scope
     ) -> tuple[int, Mapping[str, str], bytes]: ...
 
 

@@ -1,0 +1,1 @@
+"""Wire dialects served by the simulator: native, stripe, adyen."""

@@ -1,0 +1,429 @@
+"""The simulator's in-memory processor state, shared by every dialect.
+
+Contracts:
+
+* Money operations (:meth:`Store.authorize`, ``capture``, ``void``, ``refund``, ``complete_challenge``,
+  ``open_dispute``) run under one :class:`asyncio.Lock`, so no two of them interleave; each either changes
+  state, appends exactly one :class:`Operation` and emits the resulting events, or raises :class:`Refused`
+  and changes nothing.
+* Refunds never exceed the captured amount; a capture happens at most once and never exceeds the
+  authorization; final states (captured-and-fully-refunded, voided, failed) never move backwards.
+* :meth:`Store.idempotent` gives each ``(dialect, idempotency key)`` one stored answer: the first request
+  computes it, concurrent duplicates wait for it, later duplicates get it back, and a different request body
+  under the same key is reported as a conflict. Answers marked ``store=False`` (500 before acceptance) are not
+  kept, so the key can be used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from paygate.connectors.testcards import CardBehaviour, Fault, Outcome
+
+__all__ = [
+    "Dispute",
+    "Operation",
+    "Refund",
+    "Refused",
+    "Store",
+    "StoreEvent",
+    "Stored",
+    "Txn",
+    "new_id",
+]
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def new_psp_reference() -> str:
+    """Adyen-style 16 character reference."""
+    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+
+
+class Refused(Exception):
+    """An operation the state forbids; ``code`` is Stripe-vocabulary, ``http`` a suggested status."""
+
+    def __init__(self, code: str, message: str, http: int = 400, txn: Txn | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http = http
+        self.txn = txn
+
+
+@dataclass(slots=True)
+class Refund:
+    id: str
+    txn_id: str
+    amount: int
+    currency: str
+    status: str  # succeeded | failed | pending
+    idempotency_key: str | None
+    reference: str | None
+    reason: str | None
+    metadata: dict[str, str]
+    created: int
+    failure_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Dispute:
+    id: str
+    txn_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    created: int
+
+
+@dataclass(slots=True)
+class Txn:
+    id: str
+    dialect: str
+    amount: int
+    currency: str
+    capture_method: str  # automatic | manual
+    status: str  # requires_confirmation | requires_action | authorized | captured | voided | failed
+    card: CardBehaviour | None
+    idempotency_key: str | None
+    reference: str | None
+    metadata: dict[str, str]
+    return_url: str | None
+    description: str | None
+    created: int
+    public_base: str = ""
+    amount_authorized: int = 0
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    error_code: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+    refunds: list[str] = field(default_factory=list)
+    disputes: list[str] = field(default_factory=list)
+    charge_id: str = field(default_factory=lambda: new_id("ch_"))
+    payment_method_id: str = field(default_factory=lambda: new_id("pm_"))
+    network_transaction_id: str | None = None
+    last_event_key: str | None = None  # idempotency key of the request that last changed it
+
+    @property
+    def challenge_url(self) -> str:
+        return f"{self.public_base}/_sim/3ds/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    seq: int
+    type: str  # authorize | capture | void | refund | challenge | dispute
+    dialect: str
+    txn_id: str
+    refund_id: str | None
+    idempotency_key: str | None
+    amount: int
+    currency: str
+    outcome: str
+    timestamp: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "dialect": self.dialect,
+            "txn_id": self.txn_id,
+            "refund_id": self.refund_id,
+            "idempotency_key": self.idempotency_key,
+            "amount": self.amount,
+            "currency": self.currency,
+            "outcome": self.outcome,
+            "timestamp": self.timestamp,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    """A state change the webhook sender turns into dialect-specific notifications."""
+
+    kind: str  # authorized | captured | failed | voided | refunded | refund_failed | requires_action | dispute
+    txn: Txn
+    refund: Refund | None = None
+    dispute: Dispute | None = None
+    amount: int | None = None  # the amount this event moved (capture / refund)
+    modification_ref: str | None = None  # the dialect's reference for a capture / cancel (Adyen pspReference)
+
+
+@dataclass(slots=True)
+class Stored:
+    """One HTTP answer kept for idempotent replay. ``fault`` replays the card's transport fault every time."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    store: bool = True
+    fault: Fault | None = None
+
+
+@dataclass(slots=True)
+class _Entry:
+    fingerprint: str
+    future: asyncio.Future[Stored]
+
+
+EventSink = Callable[[StoreEvent], None]
+
+
+class Store:
+    """All processor state of one simulator instance (see the module docstring)."""
+
+    def __init__(self, on_event: EventSink | None = None) -> None:
+        self.on_event: EventSink = on_event or (lambda _event: None)
+        self.lock = asyncio.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.txns: dict[str, Txn] = {}
+        self.refunds: dict[str, Refund] = {}
+        self.disputes: dict[str, Dispute] = {}
+        self.operations: list[Operation] = []
+        self.by_key: dict[tuple[str, str], str] = {}  # (dialect, authorize idempotency key) → txn id
+        self._idem: dict[tuple[str, str], _Entry] = {}
+
+    # ------------------------------------------------------------------ idempotency
+    async def idempotent(
+        self,
+        dialect: str,
+        key: str | None,
+        fingerprint: str,
+        compute: Callable[[], Awaitable[Stored]],
+        conflict: Callable[[], Stored],
+    ) -> Stored:
+        if not key:
+            return await compute()
+        slot = (dialect, key)
+        entry = self._idem.get(slot)
+        if entry is not None:
+            if entry.fingerprint != fingerprint:
+                return conflict()
+            return await asyncio.shield(entry.future)
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._idem[slot] = _Entry(fingerprint, future)
+        try:
+            answer = await compute()
+        except BaseException as exc:
+            self._idem.pop(slot, None)
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        if not answer.store:
+            self._idem.pop(slot, None)
+        future.set_result(answer)
+        return answer
+
+    # ------------------------------------------------------------------ helpers
+    def _record(
+        self, kind: str, txn: Txn, key: str | None, amount: int, outcome: str, refund: str | None = None
+    ) -> None:
+        self.operations.append(
+            Operation(
+                seq=len(self.operations) + 1,
+                type=kind,
+                dialect=txn.dialect,
+                txn_id=txn.id,
+                refund_id=refund,
+                idempotency_key=key,
+                amount=amount,
+                currency=txn.currency,
+                outcome=outcome,
+                timestamp=time.time(),
+            )
+        )
+
+    def get(self, txn_id: str) -> Txn:
+        txn = self.txns.get(txn_id)
+        if txn is None:
+            raise Refused("resource_missing", f"No such payment: '{txn_id}'", 404)
+        return txn
+
+    def find_by_key(self, dialect: str, key: str) -> Txn | None:
+        txn_id = self.by_key.get((dialect, key))
+        return self.txns.get(txn_id) if txn_id else None
+
+    def _authorize_now(self, txn: Txn) -> None:
+        card = txn.card
+        if card is None or card.outcome is Outcome.DECLINE:
+            txn.status = "failed"
+            if card is not None:
+                txn.error_code, txn.decline_code = card.error_code, card.decline_code
+                txn.message, txn.retryable = card.message, card.retryable_elsewhere
+            self.on_event(StoreEvent("failed", txn))
+            return
+        txn.network_transaction_id = new_id("", 15).upper()
+        txn.amount_authorized = txn.amount
+        if txn.capture_method == "automatic":
+            txn.status = "captured"
+            txn.amount_captured = txn.amount
+            self.on_event(StoreEvent("authorized", txn))
+            self.on_event(StoreEvent("captured", txn, amount=txn.amount))
+        else:
+            txn.status = "authorized"
+            self.on_event(StoreEvent("authorized", txn))
+
+    # ------------------------------------------------------------------ operations
+    async def create(self, txn: Txn) -> Txn:
+        """Register a payment not yet confirmed (Stripe ``confirm=false``): no money operation yet."""
+        async with self.lock:
+            self.txns[txn.id] = txn
+            if txn.idempotency_key:
+                self.by_key[(txn.dialect, txn.idempotency_key)] = txn.id
+            return txn
+
+    async def authorize(self, txn: Txn, key: str | None) -> Txn:
+        """Decide the payment from its card; records one ``authorize`` operation."""
+        async with self.lock:
+            if txn.status not in ("requires_confirmation", "requires_payment_method"):
+                raise Refused("payment_intent_unexpected_state", "This payment cannot be confirmed.", 400, txn)
+            self.txns[txn.id] = txn
+            if key:
+                self.by_key[(txn.dialect, key)] = txn.id
+            txn.last_event_key = key
+            if txn.card is not None and txn.card.outcome is Outcome.REQUIRES_ACTION:
+                txn.status = "requires_action"
+                self.on_event(StoreEvent("requires_action", txn))
+            else:
+                self._authorize_now(txn)
+            self._record("authorize", txn, key, txn.amount, txn.status)
+            return txn
+
+    async def complete_challenge(self, txn_id: str, approve: bool) -> Txn:
+        async with self.lock:
+            txn = self.get(txn_id)
+            if txn.status != "requires_action":
+                raise Refused("payment_intent_unexpected_state", "No authentication is pending.", 400, txn)
+            if approve:
+                self._authorize_now(txn)
+            else:
+                txn.status = "failed"
+                txn.error_code, txn.decline_code = "card_declined", "authentication_required"
+                txn.message = "The customer failed 3-D Secure authentication."
+                self.on_event(StoreEvent("failed", txn))
+            self._record("challenge", txn, None, txn.amount, txn.status)
+            return txn
+
+    async def capture(
+        self, txn_id: str, amount: int | None, key: str | None, *, modification_ref: str | None = None
+    ) -> Txn:
+        async with self.lock:
+            txn = self.get(txn_id)
+            if txn.status != "authorized":
+                raise Refused(
+                    "payment_intent_unexpected_state",
+                    f"This payment could not be captured because it has a status of {txn.status}.",
+                    400,
+                    txn,
+                )
+            amount = txn.amount_authorized if amount is None else amount
+            if amount <= 0 or amount > txn.amount_authorized:
+                raise Refused("amount_too_large", "The capture amount exceeds the authorized amount.", 400, txn)
+            txn.status = "captured"
+            txn.amount_captured = amount
+            txn.last_event_key = key
+            self.on_event(StoreEvent("captured", txn, amount=amount, modification_ref=modification_ref))
+            self._record("capture", txn, key, amount, txn.status)
+            return txn
+
+    async def void(self, txn_id: str, key: str | None, *, modification_ref: str | None = None) -> Txn:
+        async with self.lock:
+            txn = self.get(txn_id)
+            if txn.status not in ("authorized", "requires_action", "requires_confirmation"):
+                raise Refused(
+                    "payment_intent_unexpected_state",
+                    f"This payment could not be canceled because it has a status of {txn.status}.",
+                    400,
+                    txn,
+                )
+            txn.status = "voided"
+            txn.last_event_key = key
+            self.on_event(StoreEvent("voided", txn, modification_ref=modification_ref))
+            self._record("void", txn, key, txn.amount_authorized, txn.status)
+            return txn
+
+    async def refund(
+        self,
+        txn_id: str,
+        amount: int | None,
+        key: str | None,
+        *,
+        reference: str | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Refund:
+        async with self.lock:
+            txn = self.get(txn_id)
+            if txn.status != "captured":
+                raise Refused("charge_not_captured", "Only captured payments can be refunded.", 400, txn)
+            remaining = txn.amount_captured - txn.amount_refunded
+            amount = remaining if amount is None else amount
+            if amount <= 0 or amount > remaining:
+                if remaining == 0:
+                    raise Refused("charge_already_refunded", "This payment has been fully refunded.", 400, txn)
+                raise Refused(
+                    "amount_too_large",
+                    f"Refund amount ({amount}) is greater than unrefunded amount ({remaining}).",
+                    400,
+                    txn,
+                )
+            prefix = {"stripe": "re_", "native": "rf_"}.get(txn.dialect)
+            refund_id = new_id(prefix) if prefix else new_psp_reference()
+            refund = Refund(
+                refund_id,
+                txn.id,
+                amount,
+                txn.currency,
+                "succeeded",
+                key,
+                reference,
+                reason,
+                dict(metadata or {}),
+                int(time.time()),
+            )
+            self.refunds[refund_id] = refund
+            txn.refunds.append(refund_id)
+            txn.amount_refunded += amount
+            self.on_event(StoreEvent("refunded", txn, refund=refund, amount=amount))
+            self._record("refund", txn, key, amount, refund.status, refund_id)
+            return refund
+
+    async def open_dispute(self, txn_id: str, amount: int | None, reason: str) -> Dispute:
+        async with self.lock:
+            txn = self.get(txn_id)
+            if txn.status != "captured":
+                raise Refused("charge_not_captured", "Only captured payments can be disputed.", 400, txn)
+            dispute = Dispute(
+                new_id("dp_"),
+                txn.id,
+                txn.amount_captured if amount is None else amount,
+                txn.currency,
+                reason,
+                "needs_response",
+                int(time.time()),
+            )
+            self.disputes[dispute.id] = dispute
+            txn.disputes.append(dispute.id)
+            self.on_event(StoreEvent("dispute", txn, dispute=dispute, amount=dispute.amount))
+            self._record("dispute", txn, None, dispute.amount, dispute.status)
+            return dispute
+
+    def operations_json(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        rows = [op.as_json() for op in self.operations]
+        for name, wanted in filters.items():
+            rows = [row for row in rows if name in row and str(row[name]) == wanted]
+        return rows
