@@ -9,8 +9,11 @@ import httpx2
 import pytest
 import stripe
 
+from paygate.kit.logs import configure as configure_logging
 from tests.support.databases import create_postgres, create_sqlite, drop_postgres, selected_backends
 from tests.support.server import RunningServer
+
+configure_logging("info", "json")  # the production log pipeline (JSON, redacted) also in tests
 
 
 @pytest.fixture(scope="session", params=selected_backends())

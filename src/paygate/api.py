@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +34,9 @@ log = structlog.get_logger("paygate.api")
 
 class RequestContextMiddleware:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): assigns ``req_…`` ids, sets the ``Request-Id``
-    response header, binds the id into log context, and writes one access-log line per request."""
+    response header, binds the id into log context, writes one access-log line per request, and turns any
+    unexpected exception into Stripe's 500 ``api_error`` envelope (logged once, redacted) instead of letting it
+    reach the server, which would drop the connection."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
@@ -47,18 +50,37 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"request-id", request_id.encode())]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"request-id", request_id.encode())]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            log.error(
+                "unhandled_error",
+                error_type=type(exc).__name__,
+                error=redact_text(str(exc))[:500],
+                path=scope["path"],
+                exc_info=exc,
+            )
+            if not response_started:
+                body = ApiFailure(f"An unexpected error occurred; request id {request_id}.").to_body()
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": orjson.dumps(body)})
         finally:
             if self.access_log:
                 log.info(
@@ -122,18 +144,6 @@ def create_app(gateway: Gateway) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
         return _error_response(InvalidRequest(f"Invalid request: {first.get('msg', 'invalid')}", param=param))
-
-    @app.exception_handler(Exception)
-    async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-        rid = getattr(request.state, "request_id", "")
-        log.error(
-            "unhandled_error",
-            error_type=type(exc).__name__,
-            error=redact_text(str(exc))[:500],
-            path=request.url.path,
-            exc_info=exc,
-        )
-        return _error_response(ApiFailure(f"An unexpected error occurred; request id {rid}."))
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
