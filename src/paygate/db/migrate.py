@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from paygate.db.engine import sync_url
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "head_revisions", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x7061_7967  # "payg"
@@ -28,21 +28,24 @@ def alembic_config() -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def current_revision(url: str) -> str | None:
+    """The applied revision(s), comma-separated when independent branches are applied side by side."""
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+            return ",".join(sorted(heads)) or None
     finally:
         engine.dispose()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision``. Idempotent."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` up to ``revision`` (default: every head, so independent feature branches
+    of the migration graph apply side by side). Idempotent."""
     engine = create_engine(sync_url(url))
     try:
         with engine.begin() as conn:

@@ -23,12 +23,18 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_INDEX = 1000
 
 
-def _finish(node: Any) -> Any:
-    """Turn dicts whose keys are all list indices into lists (``{"0": a, "1": b}`` → ``[a, b]``)."""
+def _finish(node: Any, path: str = "") -> Any:
+    """Turn dicts whose keys are all list indices into lists (``{"0": a, "1": b}`` → ``[a, b]``).
+
+    A key used both as a list (``a[0]``/``a[]``) and as an object (``a[b]``) is a conflict, not a dict with
+    mixed int and str keys (which no schema, and no JSON encoder, can handle)."""
     if isinstance(node, dict):
-        if node and all(isinstance(k, int) for k in node):
-            return [_finish(node[k]) for k in sorted(node)]
-        return {k: _finish(v) for k, v in node.items()}
+        ints = sum(isinstance(k, int) for k in node)
+        if ints and ints != len(node):
+            raise InvalidRequest(f"Conflicting values for parameter {path[:64]}", param=path[:64] or None)
+        if ints:
+            return [_finish(node[k], f"{path}[{k}]") for k in sorted(node)]
+        return {k: _finish(v, f"{path}[{k}]" if path else str(k)) for k, v in node.items()}
     return node
 
 

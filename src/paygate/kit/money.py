@@ -66,7 +66,12 @@ def parse_major(text: str, currency: str) -> int:
         value = Decimal(text)
     except InvalidOperation:
         raise InvalidRequest(f"Invalid amount: {text[:32]}", param="amount") from None
-    scaled = value.scaleb(EXPONENTS[currency])
+    if not value.is_finite():  # NaN, sNaN, Infinity: int() would raise OverflowError/ValueError, not a 400
+        raise InvalidRequest(f"Invalid amount: {text[:32]}", param="amount")
+    try:
+        scaled = value.scaleb(EXPONENTS[currency])
+    except ArithmeticError:  # decimal.Overflow for exponents beyond the context's Emax
+        raise InvalidRequest(f"Invalid amount: {text[:32]}", param="amount") from None
     if scaled != scaled.to_integral_value():
         raise InvalidRequest(f"Amount has more decimal places than {currency} allows", param="amount")
     return int(scaled)

@@ -7,6 +7,7 @@ Stripe ``invalid_request_error`` with ``param`` in bracket form (``metadata[orde
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
@@ -16,6 +17,7 @@ from paygate.kit.errors import InvalidRequest
 __all__ = ["Expand", "Metadata", "MetadataUpdate", "Params", "PositiveInt", "StrictBool", "param_path", "parse"]
 
 M = TypeVar("M", bound=BaseModel)
+_INT = re.compile(r"-?[0-9]+")
 
 
 class Params(BaseModel):
@@ -29,7 +31,8 @@ def _int(value: Any) -> int:
         raise ValueError("must be an integer")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+    # ASCII only: str.isdigit() is also true for "²" (int() then raises) and "١٢" (int() accepts it).
+    if isinstance(value, str) and _INT.fullmatch(value.strip()) and len(value) < 20:
         return int(value.strip())
     raise ValueError("must be an integer")
 

@@ -143,8 +143,10 @@ def apply_outcome(status: str, outcome: Outcome, *, capture_method: str) -> Stat
     if outcome is Outcome.CAPTURED:
         return Status.SUCCEEDED
     # AUTHORIZED
-    if capture_method == "automatic":
-        # An automatic-capture payment reported as merely authorized is still being captured by paygate.
-        return Status.PROCESSING if current in (Status.PROCESSING, Status.REQUIRES_ACTION) else None
+    if capture_method != "manual":  # automatic and automatic_async: the processor was asked to capture
+        # An automatic-capture payment reported as merely authorized is still being captured: it stays
+        # processing. From requires_action that would be a step backwards (and let a late requires_action
+        # answer cycle it), so it is ignored there; the status sync sees the capture.
+        return Status.PROCESSING if current is Status.PROCESSING else None
     target = Status.REQUIRES_CAPTURE
     return target if rank(target) > rank(current) else None
