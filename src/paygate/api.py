@@ -19,13 +19,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygate import __version__
 from paygate.app import Gateway
+from paygate.customers.endpoints import router as customers_router
 from paygate.events.endpoints import router as events_router
+from paygate.events.webhook_api import events_extension_router
+from paygate.events.webhook_api import router as webhook_endpoints_router
+from paygate.hooks.endpoints import router as hooks_router
 from paygate.http import DOCUMENTED_MODELS, json
 from paygate.kit.errors import ApiError, ApiFailure, InvalidRequest
 from paygate.kit.ids import new_id
 from paygate.kit.redaction import redact_text
+from paygate.payments.authentication import router as sandbox_3ds_router
 from paygate.payments.endpoints import router as payments_router
+from paygate.processors.endpoints import router as processors_router
 from paygate.refunds.endpoints import router as refunds_router
+from paygate.vault.endpoints import router as payment_methods_router
 
 __all__ = ["create_app"]
 
@@ -161,6 +168,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(refunds_router)
     app.include_router(events_router)
+    app.include_router(payment_methods_router)
+    app.include_router(customers_router)
+    app.include_router(events_extension_router)
+    app.include_router(webhook_endpoints_router)
+    app.include_router(hooks_router)
+    app.include_router(processors_router)
+    app.include_router(sandbox_3ds_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -9,16 +9,23 @@ from dataclasses import replace
 
 from fastapi import Request
 
+from paygate.connectors.client import ClientSettings, HttpConnectorClient
 from paygate.connectors.sandbox import SandboxConnector
+from paygate.customers.service import CustomerService
 from paygate.db.engine import Database
 from paygate.kit.errors import AuthenticationFailed, PermissionDenied
 from paygate.merchants import repository as merchant_repo
 from paygate.merchants.context import AuthContext
 from paygate.merchants.service import KeyCache, resolve_key
 from paygate.payments.service import PaymentService
+from paygate.payments.sync import StatusSync
+from paygate.processors.breaker import BreakerConfig, BreakerRegistry
+from paygate.processors.service import ProcessorService
 from paygate.refunds.service import RefundService
 from paygate.routing.service import Router
 from paygate.settings import Settings
+from paygate.vault.keys.base import KeyProvider
+from paygate.vault.service import VaultService
 
 __all__ = ["Gateway"]
 
@@ -30,12 +37,45 @@ class Gateway:
             settings.database_url, pool_size=settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
         )
         self.sandbox = sandbox or SandboxConnector(action_url_template=settings.base_url() + "/sandbox/3ds/{reference}")
-        self.router = Router(self.sandbox)
-        self.payments = PaymentService(self.db, self.router)
+        self.http = HttpConnectorClient(
+            ClientSettings(
+                connect_timeout=settings.processor_connect_timeout,
+                read_timeout=settings.processor_timeout,
+                max_attempts=settings.processor_max_attempts,
+            )
+        )
+        self.router = Router(
+            self.db,
+            self.sandbox,
+            http=self.http,
+            simulator_url=settings.simulator_url,
+            simulator_api_key=settings.simulator_api_key,
+            simulator_webhook_secret=settings.simulator_webhook_secret,
+            breakers=BreakerRegistry(
+                BreakerConfig(
+                    open_seconds=settings.breaker_open_seconds,
+                    min_calls=settings.breaker_min_calls,
+                    failure_threshold=settings.breaker_failure_threshold,
+                )
+            ),
+        )
+        self.processors = ProcessorService(self.db, self.router, self.key_provider)
+        self.router.credentials_loader = self.processors.load_credentials
+        self.vault = VaultService(self.db, settings)  # the only holder of card data; keys opened on first use
+        self.customers = CustomerService(self.db, self.vault)
+        self.payments = PaymentService(self.db, self.router, vault=self.vault, customers=self.customers)
+        self.status_sync = StatusSync(self.db, self.router)
         self.refunds = RefundService(self.db, self.router)
         self.keys = KeyCache()
 
+    def key_provider(self) -> KeyProvider:
+        """The vault's key-encrypting-key provider (file or PKCS#11), opened on first use; processor
+        credentials are sealed under the same KEKs as cards, so one rotation covers both."""
+        return self.vault.provider
+
     async def close(self) -> None:
+        self.vault.close()
+        await self.http.aclose()
         await self.db.dispose()
 
     async def authenticate(self, request: Request, *, secret_required: bool = True) -> AuthContext:

@@ -12,11 +12,17 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paygate.settings import Settings, get_settings
+from paygate.vault.cli import audit_app, vault_app
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from paygate.app import Gateway
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="paygate: an open-source payment gateway.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema management.")
@@ -25,6 +31,8 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The double-entry ledger.")
 app.add_typer(db_app, name="db")
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(vault_app, name="vault")
+app.add_typer(audit_app, name="audit")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -119,7 +127,7 @@ def ledger_verify() -> None:
     raise typer.Exit(asyncio.run(go()))
 
 
-def _serve(settings: Settings, banner: str | None = None) -> None:
+def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool = False) -> None:
     import uvicorn
 
     from paygate.api import create_app
@@ -131,6 +139,12 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
     gateway = Gateway(settings)
     if banner:
         typer.echo(banner)
+    if with_worker:  # the API and the background jobs on one event loop (paygate demo)
+        config = uvicorn.Config(
+            create_app(gateway), host=settings.host, port=settings.port, access_log=False, log_level="warning"
+        )
+        asyncio.run(_serve_with_worker(uvicorn.Server(config), gateway))
+        return
     uvicorn.run(
         create_app(gateway),
         host=settings.host,
@@ -141,6 +155,46 @@ def _serve(settings: Settings, banner: str | None = None) -> None:
         http="httptools",
         server_header=False,
     )
+
+
+async def _serve_with_worker(server: uvicorn.Server, gateway: Gateway) -> None:
+    from paygate.worker.jobs import default_jobs
+    from paygate.worker.runner import Worker
+
+    runner = Worker(gateway, default_jobs(gateway))
+    task = asyncio.create_task(runner.run())
+    try:
+        await server.serve()
+    finally:
+        runner.stop()
+        await task
+        await gateway.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run the background jobs: outbox relay (+ NATS), webhook deliveries, inbound processor webhooks, status sync.
+
+    Several workers may run against one PostgreSQL database; SIGTERM finishes or hands back in-flight jobs."""
+    from paygate.app import Gateway
+    from paygate.kit.logs import configure
+    from paygate.worker.jobs import default_jobs
+    from paygate.worker.runner import Worker
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
+    _upgrade(settings)
+
+    async def go() -> None:
+        gateway = Gateway(settings)
+        runner = Worker(gateway, default_jobs(gateway))
+        runner.install_signals()
+        try:
+            await runner.run()
+        finally:
+            await gateway.close()
+
+    asyncio.run(go())
 
 
 @app.command()
@@ -163,7 +217,14 @@ def demo(
     """One command for a newcomer: SQLite, a seeded demo merchant, keys and URLs printed, the API running."""
     data_dir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{data_dir / 'paygate.db'}"
-    settings = Settings(database_url=url, host=host, port=port, log_format="console", access_log=False)
+    settings = Settings(
+        database_url=url,
+        host=host,
+        port=port,
+        log_format="console",
+        access_log=False,
+        webhook_allowlist="127.0.0.1,::1,localhost",  # local webhook receivers work in the demo
+    )
     _upgrade(settings)
     keys_file = data_dir / "demo-merchant.json"
     if keys_file.exists():
@@ -193,7 +254,30 @@ Test payment methods: pm_card_visa, pm_card_mastercard, pm_card_amex (succeed), 
 pm_card_chargeDeclinedInsufficientFunds, pm_card_chargeDeclinedExpiredCard, pm_card_authenticationRequired.
 Press Ctrl+C to stop.
 """
-    _serve(settings, banner)
+    _serve(settings, banner, with_worker=True)
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8765,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Latency added to every API request")] = 0,
+    error_rate: Annotated[
+        float, typer.Option("--error-rate", help="Share of requests answered 500 before acceptance")
+    ] = 0.0,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="Where to send signed webhooks ('{dialect}' is replaced)")
+    ] = None,
+    webhook_secret: Annotated[str | None, typer.Option(help="Webhook signing secret")] = None,
+) -> None:
+    """Run the PSP simulator (native, Stripe and Adyen dialects; admin and inspection API under /_sim/)."""
+    from paygate.simulator import serve as serve_simulator
+
+    if not 0.0 <= error_rate <= 1.0:
+        raise typer.BadParameter("must be between 0 and 1", param_hint="--error-rate")
+    typer.echo(f"paygate simulator on http://{host}:{port} (docs/simulator.md)")
+    serve_simulator(host, port, latency_ms=latency_ms, error_rate=error_rate, webhook_url=webhook_url,
+                    webhook_secret=webhook_secret)  # fmt: skip
 
 
 def main() -> None:

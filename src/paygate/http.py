@@ -17,6 +17,7 @@ from paygate.kit.errors import InvalidRequest
 from paygate.kit.forms import decode_body, decode_form
 from paygate.kit.params import parse
 from paygate.merchants.context import AuthContext
+from paygate.vault.fingerprint import idempotency_view
 
 __all__ = ["body_params", "documented", "gateway", "json", "query_params", "reply", "run"]
 
@@ -64,6 +65,8 @@ async def run(
     if key is not None and not 0 < len(key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
     gw = gateway(request)
+    if key is not None:  # the stored fingerprint must never be derivable from a card number or CVC
+        raw = idempotency_view(raw, gw.vault.secret)
     result = await run_idempotent(
         gw.db, ctx, key=key, method=request.method, path=request.url.path, params=raw, handler=handler
     )
@@ -71,9 +74,15 @@ async def run(
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` describing a request body of ``model`` as form-encoded (Stripe's wire format) or JSON."""
-    DOCUMENTED_MODELS[model.__name__] = model
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    """``openapi_extra`` describing a request body of ``model`` as form-encoded (Stripe's wire format) or JSON.
+
+    The component name is qualified by the domain (``PaymentsCreateParams``, ``RefundsCreateParams``): domains
+    use the same class names, and a bare ``__name__`` let one domain's schema silently replace another's."""
+    domain = model.__module__.removeprefix("paygate.").split(".")[0]
+    name = domain.title().replace("_", "") + model.__name__
+    if DOCUMENTED_MODELS.setdefault(name, model) is not model:
+        raise ValueError(f"two request models would share the OpenAPI component name {name}")
+    ref = {"$ref": f"#/components/schemas/{name}"}
     return {
         "requestBody": {
             "required": False,

@@ -29,6 +29,57 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
     simulator_url: str | None = Field(default=None, description="Route test-mode payments to this PSP simulator")
+    simulator_api_key: str = Field(default="sim_test_key", description="Bearer key sent to the simulator")
+    processor_connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to connect to a processor")
+    processor_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to wait for a processor's answer; then the outcome is unknown"
+    )
+    processor_max_attempts: int = Field(
+        default=2, ge=1, description="Tries per processor call (retries carry the same idempotency key)"
+    )
+    breaker_open_seconds: float = Field(default=30.0, gt=0, description="How long an open circuit stays open")
+    breaker_min_calls: int = Field(default=5, ge=1, description="Calls in the window before a circuit can open")
+    breaker_failure_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Share of failed calls in the window that opens the circuit"
+    )
+    vault_key_file: str = Field(
+        default="var/vault-keys.json", description="Key-encrypting keys for the vault and processor credentials"
+    )
+    # Card vault (docs/vault.md)
+    vault_key_provider: Literal["file", "pkcs11"] = Field(
+        default="file", description="Where the vault's key-encrypting keys live: the key file or a PKCS#11 HSM"
+    )
+    vault_secret: str | None = Field(
+        default=None, description="Card fingerprint HMAC secret (>= 32 bytes); unset: generated into vault_secret_file"
+    )
+    vault_secret_file: str | None = Field(
+        default=None, description="Where a generated fingerprint secret is kept (0600); default <key file>.secret"
+    )
+    vault_pkcs11_library: str = Field(default="/usr/lib/softhsm/libsofthsm2.so", description="PKCS#11 module path")
+    vault_pkcs11_token_label: str = Field(default="paygate", description="PKCS#11 token holding the KEKs")
+    vault_pkcs11_pin: str | None = Field(default=None, description="PKCS#11 user PIN")
+    vault_pkcs11_namespace: str = Field(default="paygate-kek", description="Label prefix of the KEK objects")
+    vault_cvc_ttl_seconds: float = Field(
+        default=600.0, gt=0, description="How long a CVC waits in memory for the confirmation it came with"
+    )
+    simulator_webhook_secret: str | None = Field(
+        default=None, description="Secret the simulator / sandbox signs inbound webhooks with (/hooks/…)"
+    )
+    # Merchant webhooks and the worker (docs/webhooks.md)
+    webhook_allowlist: str = Field(
+        default="", description="Comma-separated hosts or CIDRs webhook deliveries may reach despite SSRF rules"
+    )
+    webhook_allow_http: bool = Field(default=False, description="Allow http:// endpoint URLs in live mode too")
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, description="A 2xx within this time is success")
+    webhook_retry_schedule: str = Field(
+        default="", description="Comma-separated retry delays in seconds (default: about 3 days of backoff)"
+    )
+    webhook_disable_after_seconds: int = Field(default=5 * 86400, description="Disable endpoints failing this long")
+    worker_lease_seconds: int = Field(default=60, ge=1, description="A claimed job returns to the queue after this")
+    worker_batch_size: int = Field(default=20, ge=1, description="Jobs claimed per round (deliveries run at once)")
+    nats_url: str | None = Field(default=None, description="Publish every event to NATS JetStream too")
+    nats_stream: str = "PAYGATE_EVENTS"
+    nats_subject_prefix: str = "paygate.events"
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -204,3 +204,26 @@ def test_publishable_key_gets_permission_error(merchant: Merchant) -> None:
     )
     with pytest.raises(stripe.PermissionError):
         client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+
+
+@pytest.mark.parametrize(("outcome", "status", "redirect_status"), [
+    ("approve", "succeeded", "succeeded"),
+    ("fail", "requires_payment_method", "failed"),
+])  # fmt: skip
+def test_sandbox_3ds_challenge_completes_or_fails_and_returns_to_return_url(
+    merchant: Merchant, outcome: str, status: str, redirect_status: str
+) -> None:
+    pi = merchant.stripe.v1.payment_intents.create(
+        params={"amount": 2000, "currency": "usd", "payment_method": "pm_card_authenticationRequired",
+                "confirm": True, "return_url": "https://shop.example/done?order=7"}
+    )  # fmt: skip
+    url = pi.next_action.redirect_to_url.url
+    page = merchant.http.get(url)
+    assert page.status_code == 200
+    assert "3-D Secure" in page.text
+    done = merchant.http.post(url, data={"outcome": outcome}, follow_redirects=False)
+    assert done.status_code == 303
+    location = done.headers["location"]
+    assert location.startswith("https://shop.example/done?order=7&payment_intent=" + pi.id)
+    assert f"redirect_status={redirect_status}" in location
+    assert merchant.stripe.v1.payment_intents.retrieve(pi.id).status == status

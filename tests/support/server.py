@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
@@ -31,11 +33,21 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, database_url: str, backend: str) -> None:
+    def __init__(self, database_url: str, backend: str, **settings: object) -> None:
         self.backend = backend
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        settings = Settings(database_url=database_url, port=self.port, access_log=False, db_pool_size=20)
+        defaults: dict[str, object] = {"vault_key_file": str(Path(tempfile.mkdtemp()) / "vault-keys.json")}
+        settings = Settings(  # type: ignore[arg-type]
+            **{
+                **defaults,
+                **settings,
+                "database_url": database_url,
+                "port": self.port,
+                "access_log": False,
+                "db_pool_size": 20,
+            }
+        )
         self.gateway = Gateway(settings)
         self.app = create_app(self.gateway)
         config = uvicorn.Config(

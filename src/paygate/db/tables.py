@@ -226,3 +226,7 @@ idempotency_keys = Table(
     Column("created", BigInteger, nullable=False, index=True),
     UniqueConstraint("merchant_id", "livemode", "key", name="uq_idempotency_keys_scope"),
 )
+
+import paygate.events.tables, paygate.hooks.tables  # noqa: E401, E402, F401, I001  (webhook tables join the metadata)
+from paygate.vault import tables as _vault_tables  # noqa: E402,F401  (vault + customer tables on this metadata)
+from paygate.processors import tables as _processor_tables  # noqa: E402,F401  (processor accounts + routing rules)

@@ -10,6 +10,7 @@ from paygate.db.pagination import ListParams
 from paygate.kit import jsonx
 from paygate.kit.money import normalize_currency
 from paygate.kit.params import Expand, Metadata, MetadataUpdate, Params, PositiveInt, StrictBool
+from paygate.vault.schemas import PaymentMethodData
 
 __all__ = [
     "CancelParams",
@@ -49,6 +50,7 @@ class CreateParams(_Currency):
     description: str | None = None
     metadata: Metadata = {}
     payment_method: str | None = None
+    payment_method_data: PaymentMethodData | None = None  # tokenized in the same request (CVC in memory only)
     payment_method_types: list[Literal["card"]] | None = None
     automatic_payment_methods: AutomaticPaymentMethods | None = None
     receipt_email: str | None = None
@@ -85,6 +87,7 @@ class UpdateParams(Params):
 
 class ConfirmParams(Params):
     payment_method: str | None = None
+    payment_method_data: PaymentMethodData | None = None  # tokenized in the same request (CVC in memory only)
     return_url: str | None = None
     capture_method: CaptureMethod | None = None
     receipt_email: str | None = None

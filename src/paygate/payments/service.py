@@ -19,8 +19,16 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.connectors import testcards
-from paygate.connectors.base import AuthorizeRequest, CaptureRequest, PaymentResult, VoidRequest
+from paygate.connectors.base import (
+    AuthorizeRequest,
+    CaptureRequest,
+    CardData,
+    PaymentResult,
+    PaymentStatus,
+    VoidRequest,
+)
 from paygate.connectors.errors import ConnectorError
+from paygate.customers.service import CustomerService
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
 from paygate.db.tables import payment_intents
@@ -45,11 +53,19 @@ from paygate.payments.schemas import (
     charge_object,
     intent_object,
 )
-from paygate.routing.service import Route, Router
+from paygate.routing.rules import PaymentFacts
+from paygate.routing.service import Route, Router, is_failover_safe
+from paygate.vault.cards import card_country
+from paygate.vault.errors import VaultError
+from paygate.vault.schemas import PaymentMethodData
+from paygate.vault.service import PreparedCard, VaultService
 
 __all__ = ["PaymentService"]
 
 _EXPANDABLE = frozenset({"latest_charge"})
+# An attempt still pending this long after it was recorded belongs to a request that died mid-call: the status
+# sync asks the processor about it (ARCHITECTURE.md rule 5).
+STUCK_ATTEMPT_SECONDS = 60
 
 
 def _check_expand(expand: list[str]) -> None:
@@ -67,9 +83,18 @@ def _err(exc: ApiError) -> Reply:
 
 
 class PaymentService:
-    def __init__(self, db: Database, router: Router) -> None:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        *,
+        vault: VaultService | None = None,
+        customers: CustomerService | None = None,
+    ) -> None:
         self.db = db
         self.router = router
+        self.vault = vault  # vaulted pm_… ids and payment_method_data need it; sandbox tokens do not
+        self.customers = customers  # setup_future_usage saves the card to the customer through it
 
     # ------------------------------------------------------------------ reads
     async def _object(self, conn: AsyncConnection, intent: dict[str, Any], expand: list[str]) -> dict[str, Any]:
@@ -101,20 +126,81 @@ class PaymentService:
             )
 
     # ------------------------------------------------------------------ helpers
-    def _check_payment_method(self, ctx: AuthContext, pm: str) -> None:
-        if testcards.resolve(token=pm) is None:
-            raise ResourceMissing("PaymentMethod", pm, param="payment_method")
+    async def _check_payment_method(self, conn: AsyncConnection, ctx: AuthContext, pm: str) -> None:
+        """A sandbox test token (``pm_card_visa``…) or a vaulted ``pm_…`` of this merchant and mode; else 404."""
+        if testcards.resolve(token=pm) is not None:
+            return
+        if self.vault is not None and pm.startswith("pm_") and await self.vault.exists(conn, ctx, pm):
+            return
+        raise ResourceMissing("PaymentMethod", pm, param="payment_method")
+
+    async def _tokenize_inline(
+        self, ctx: AuthContext, payment_method: str | None, data: PaymentMethodData | None
+    ) -> PreparedCard | None:
+        """Validate and seal ``payment_method_data`` (stored later in the caller's transaction; the CVC is held
+        in memory by the vault for this confirmation only)."""
+        if data is None:
+            return None
+        if payment_method:
+            raise InvalidRequest(
+                "You may only specify one of these parameters: payment_method, payment_method_data.",
+                param="payment_method_data",
+            )
+        if self.vault is None:
+            raise InvalidRequest("payment_method_data is not supported by this server.", param="payment_method_data")
+        await self.vault.check_raw_access(ctx, param="payment_method_data[card][number]")
+        return self.vault.prepare(ctx, data, param_prefix="payment_method_data")
+
+    async def _card_for(self, attempt: dict[str, Any]) -> CardData | None:
+        """Detokenize a vaulted payment method for this attempt (audited by the vault); ``None`` for sandbox
+        tokens, which go to the connector as ``payment_method_token``."""
+        pm = attempt["payment_method"]
+        if self.vault is None or not pm or testcards.resolve(token=pm) is not None:
+            return None
+        return await self.vault.detokenize(
+            merchant_id=attempt["merchant_id"],
+            livemode=bool(attempt["livemode"]),
+            token=pm,
+            purpose="authorize",
+            actor=f"payments:{attempt['merchant_id']}",
+            attempt_id=attempt["id"],
+        )
+
+    async def _save_for_future(self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any]) -> None:
+        """``customer`` + ``setup_future_usage`` on a successful authorization attaches the card."""
+        if (
+            self.customers is not None
+            and intent["customer"]
+            and intent["setup_future_usage"]
+            and intent["payment_method"]
+            and intent["status"] in (Status.SUCCEEDED, Status.REQUIRES_CAPTURE)
+        ):
+            await self.customers.save_after_payment(conn, ctx, intent["customer"], intent["payment_method"])
 
     async def _finish(self, conn: AsyncConnection, guard: Guard, applied: flows.Applied, expand: list[str]) -> Reply:
         reply = _err(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
         await guard.finish(conn, reply.status, reply.body)
         return reply
 
-    async def _begin_authorization(
-        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], guard: Guard
-    ) -> tuple[dict[str, Any], dict[str, Any], Route]:
-        """txn 1 of a confirmation: record the attempt and the checkpoint, mark the intent processing."""
-        route = self.router.candidates(ctx, amount=intent["amount"], currency=intent["currency"])[0]
+    async def _card_facts(self, ctx: AuthContext, payment_method: str | None) -> tuple[str | None, str | None]:
+        """(card brand, card country) for routing rules, when paygate knows them."""
+        if payment_method and self.vault is not None and payment_method not in testcards.TOKENS:
+            facts = await self.vault.card_facts(ctx, payment_method)
+            return facts if facts is not None else (None, None)
+        behaviour = testcards.resolve(token=payment_method) if payment_method else None
+        if behaviour is None:
+            return None, None
+        return behaviour.brand, card_country(behaviour.number)
+
+    async def _routes(self, ctx: AuthContext, intent: dict[str, Any]) -> list[Route]:
+        brand, country = await self._card_facts(ctx, intent["payment_method"])
+        facts = PaymentFacts(intent["amount"], intent["currency"], card_brand=brand, country=country)
+        return await self.router.candidates(ctx, facts)
+
+    async def _new_attempt(
+        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], route: Route, guard: Guard
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Record an attempt at ``route`` and checkpoint it (part of the caller's transaction)."""
         now = clock.now()
         attempt = {
             "id": new_id("ch"),
@@ -133,7 +219,7 @@ class PaymentService:
             "failure_code": None,
             "failure_message": None,
             "processor_reference": None,
-            "next_sync_at": now + 60,
+            "next_sync_at": now + STUCK_ATTEMPT_SECONDS,  # if this process dies mid-call, sync picks it up
             "sync_attempts": 0,
             "created": now,
             "updated": now,
@@ -153,11 +239,87 @@ class PaymentService:
             },
         )
         await guard.checkpoint(conn, {"op": "authorize", "intent": intent["id"], "attempt": attempt["id"]})
-        return intent, attempt, route
+        return intent, attempt
+
+    async def _begin_authorization(
+        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], guard: Guard
+    ) -> tuple[dict[str, Any], dict[str, Any], list[Route]]:
+        """txn 1 of a confirmation: choose the processors, record the first attempt and the checkpoint."""
+        routes = await self._routes(ctx, intent)
+        intent, attempt = await self._new_attempt(conn, ctx, intent, routes[0], guard)
+        return intent, attempt, routes
+
+    async def _drive_authorization(
+        self,
+        ctx: AuthContext,
+        intent: dict[str, Any],
+        attempt: dict[str, Any],
+        routes: list[Route],
+        guard: Guard,
+        expand: list[str],
+        *,
+        error_on_requires_action: bool = False,
+    ) -> Reply:
+        """Authorize at each route in turn while the failure proves no money moved (processor unreachable,
+        5xx before acceptance, circuit open, a decline another processor may accept). An unknown outcome stops
+        failover: the payment stays processing until the status sync learns what happened."""
+        for index, route in enumerate(routes):
+            result = await self._authorize(route, intent, attempt)
+            if index + 1 < len(routes) and is_failover_safe(result):
+                moved = await self._fail_over(ctx, intent["id"], attempt["id"], result, routes[index + 1], guard)
+                if moved is not None:
+                    intent, attempt = moved
+                    continue
+            return await self._complete_authorization(
+                ctx, intent["id"], attempt["id"], result, guard, expand,
+                error_on_requires_action=error_on_requires_action,
+            )  # fmt: skip
+        raise AssertionError("unreachable: the last route always completes")
+
+    async def _fail_over(
+        self,
+        ctx: AuthContext,
+        intent_id: str,
+        attempt_id: str,
+        result: PaymentResult | ConnectorError,
+        next_route: Route,
+        guard: Guard,
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Close a failed attempt (no money moved) and open the next one, in one transaction."""
+        async with self.db.write() as conn:
+            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            attempt = await repo.get_attempt(conn, attempt_id, lock=True)
+            if attempt is None or attempt["status"] != "pending" or intent["latest_charge"] != attempt_id:
+                return None
+            if isinstance(result, PaymentResult):
+                code, decline, message = result.error_code or "card_declined", result.decline_code, result.message
+            else:
+                code, decline, message = "processing_error", None, f"processor unavailable: {type(result).__name__}"
+            await repo.update_attempt(
+                conn,
+                attempt,
+                {
+                    "status": "failed",
+                    "failure_code": code,
+                    "decline_code": decline,
+                    "failure_message": message,
+                    "next_sync_at": None,
+                    "updated": clock.now(),
+                },
+            )
+            return await self._new_attempt(conn, ctx, intent, next_route, guard)
 
     async def _authorize(
         self, route: Route, intent: dict[str, Any], attempt: dict[str, Any]
     ) -> PaymentResult | ConnectorError:
+        try:
+            card = await self._card_for(attempt)
+        except VaultError:  # fail closed: nothing reaches the processor, no money moves
+            return PaymentResult(
+                status=PaymentStatus.FAILED,
+                error_code="processing_error",
+                message="The payment method could not be read from the card vault.",
+            )
         req = AuthorizeRequest(
             idempotency_key=attempt["id"],
             attempt_id=attempt["id"],
@@ -165,15 +327,13 @@ class PaymentService:
             currency=attempt["currency"],
             capture=bool(attempt["capture"]),
             credentials=route.credentials,
-            payment_method_token=attempt["payment_method"],
+            card=card,
+            payment_method_token=None if card else attempt["payment_method"],
             return_url=intent["return_url"],
             description=intent["description"],
             metadata=jsonx.loads(intent["metadata"]),
         )
-        try:
-            return await route.connector.authorize(req, route.http)  # type: ignore[arg-type]
-        except ConnectorError as exc:
-            return exc
+        return await self.router.invoke(route, lambda: route.connector.authorize(req, route.http))  # type: ignore[arg-type]
 
     async def _complete_authorization(
         self,
@@ -193,6 +353,7 @@ class PaymentService:
             applied = await flows.apply_authorization(
                 conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action
             )
+            await self._save_for_future(conn, ctx, applied.intent)
             return await self._finish(conn, guard, applied, expand)
 
     # ------------------------------------------------------------------ create / update
@@ -202,8 +363,11 @@ class PaymentService:
             return await self.resume(ctx, guard, p.expand)
         validate_charge_amount(p.amount, p.currency)
         if p.payment_method:
-            self._check_payment_method(ctx, p.payment_method)
-        if p.confirm and not p.payment_method:
+            async with self.db.read() as conn:
+                await self._check_payment_method(conn, ctx, p.payment_method)
+        prepared = await self._tokenize_inline(ctx, p.payment_method, p.payment_method_data)
+        payment_method = prepared.id if prepared else p.payment_method
+        if p.confirm and not payment_method:
             raise InvalidRequest(
                 "You must provide a payment_method when confirm=true.", param="payment_method", code="parameter_missing"
             )
@@ -217,12 +381,12 @@ class PaymentService:
             "currency": p.currency,
             "capture_method": p.capture_method,
             "confirmation_method": p.confirmation_method,
-            "status": Status.REQUIRES_CONFIRMATION if p.payment_method else Status.REQUIRES_PAYMENT_METHOD,
+            "status": Status.REQUIRES_CONFIRMATION if payment_method else Status.REQUIRES_PAYMENT_METHOD,
             "amount_capturable": 0,
             "amount_received": 0,
             "amount_refunded": 0,
             "amount_refund_pending": 0,
-            "payment_method": p.payment_method,
+            "payment_method": payment_method,
             "payment_method_types": jsonx.dumps(p.payment_method_types or ["card"]),
             "description": p.description,
             "metadata": jsonx.dumps(p.metadata),
@@ -245,22 +409,17 @@ class PaymentService:
             "updated": now,
         }
         async with self.db.write() as conn:
+            if prepared is not None and self.vault is not None:
+                await self.vault.store(conn, prepared)
             await repo.insert_intent(conn, intent)
             await events.emit(conn, ctx, "payment_intent.created", intent_object(intent))
             if not p.confirm:
                 reply = _ok(await self._object(conn, intent, p.expand))
                 await guard.finish(conn, reply.status, reply.body)
                 return reply
-            intent, attempt, route = await self._begin_authorization(conn, ctx, intent, guard)
-        result = await self._authorize(route, intent, attempt)
-        return await self._complete_authorization(
-            ctx,
-            intent_id,
-            attempt["id"],
-            result,
-            guard,
-            p.expand,
-            error_on_requires_action=bool(p.error_on_requires_action),
+            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard)
+        return await self._drive_authorization(
+            ctx, intent, attempt, routes, guard, p.expand, error_on_requires_action=bool(p.error_on_requires_action)
         )
 
     async def update(self, ctx: AuthContext, intent_id: str, p: UpdateParams, guard: Guard) -> Reply:
@@ -293,7 +452,7 @@ class PaymentService:
                 merged = {} if not p.metadata else {**jsonx.loads(intent["metadata"]), **p.metadata}
                 values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
             if p.payment_method is not None:
-                self._check_payment_method(ctx, p.payment_method)
+                await self._check_payment_method(conn, ctx, p.payment_method)
                 values["payment_method"] = p.payment_method
                 if intent["status"] == Status.REQUIRES_PAYMENT_METHOD:
                     values["status"] = Status.REQUIRES_CONFIRMATION
@@ -307,6 +466,7 @@ class PaymentService:
         _check_expand(p.expand)
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
+        prepared = await self._tokenize_inline(ctx, p.payment_method, p.payment_method_data)
         async with self.db.write() as conn:
             intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
             if intent["pending_op"]:
@@ -314,8 +474,11 @@ class PaymentService:
             check_action(intent["status"], Action.CONFIRM, intent_id=intent_id)
             values: dict[str, Any] = {}
             if p.payment_method:
-                self._check_payment_method(ctx, p.payment_method)
+                await self._check_payment_method(conn, ctx, p.payment_method)
                 values["payment_method"] = p.payment_method
+            if prepared is not None and self.vault is not None:
+                await self.vault.store(conn, prepared)
+                values["payment_method"] = prepared.id
             for field in ("return_url", "capture_method", "receipt_email"):
                 if getattr(p, field) is not None:
                     values[field] = getattr(p, field)
@@ -332,16 +495,9 @@ class PaymentService:
                 )
             if values:
                 await repo.update_intent(conn, intent, values)
-            intent, attempt, route = await self._begin_authorization(conn, ctx, intent, guard)
-        result = await self._authorize(route, intent, attempt)
-        return await self._complete_authorization(
-            ctx,
-            intent_id,
-            attempt["id"],
-            result,
-            guard,
-            p.expand,
-            error_on_requires_action=bool(p.error_on_requires_action),
+            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard)
+        return await self._drive_authorization(
+            ctx, intent, attempt, routes, guard, p.expand, error_on_requires_action=bool(p.error_on_requires_action)
         )
 
     # ------------------------------------------------------------------ capture / cancel
@@ -386,7 +542,7 @@ class PaymentService:
         guard: Guard,
         expand: list[str],
     ) -> Reply:
-        route = self.router.for_attempt(attempt)
+        route = await self.router.for_attempt(attempt)
         req = CaptureRequest(
             idempotency_key=f"{attempt['id']}-capture",
             processor_reference=attempt["processor_reference"],
@@ -396,7 +552,7 @@ class PaymentService:
         )
         result: PaymentResult | ConnectorError
         try:
-            result = await route.connector.capture(req, route.http)  # type: ignore[arg-type]
+            result = await self.router.invoke(route, lambda: route.connector.capture(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
         async with self.db.write() as conn:
@@ -452,7 +608,7 @@ class PaymentService:
         guard: Guard,
         expand: list[str],
     ) -> Reply:
-        route = self.router.for_attempt(attempt)
+        route = await self.router.for_attempt(attempt)
         req = VoidRequest(
             idempotency_key=f"{attempt['id']}-void",
             processor_reference=attempt["processor_reference"],
@@ -462,7 +618,7 @@ class PaymentService:
         )
         result: PaymentResult | ConnectorError
         try:
-            result = await route.connector.void(req, route.http)  # type: ignore[arg-type]
+            result = await self.router.invoke(route, lambda: route.connector.void(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
         async with self.db.write() as conn:
@@ -493,7 +649,7 @@ class PaymentService:
             and attempt["status"] in ("pending", "unknown")
             and intent["latest_charge"] == attempt["id"]
         ):
-            route = self.router.for_attempt(attempt)
+            route = await self.router.for_attempt(attempt)
             result = await self._authorize(route, intent, attempt)
             return await self._complete_authorization(ctx, intent["id"], attempt["id"], result, guard, expand)
         if op == "capture" and intent["pending_op"] == "capture":

@@ -147,7 +147,7 @@ class RefundService:
         async with self.db.read() as conn:
             attempt = await pay_repo.get_attempt(conn, refund["charge"])
         assert attempt is not None
-        route = self.router.for_attempt(attempt)
+        route = await self.router.for_attempt(attempt)
         req = RefundRequest(
             idempotency_key=refund["id"],
             refund_id=refund["id"],
@@ -159,8 +159,8 @@ class RefundService:
         )
         result: RefundResult | ConnectorError
         try:
-            result = await route.connector.refund(req, route.http)  # type: ignore[arg-type]
-        except ConnectorError as exc:
+            result = await self.router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
+        except ConnectorError as exc:  # pragma: no cover - invoke returns connector errors
             result = exc
         async with self.db.write() as conn:
             refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)

@@ -1,54 +1,235 @@
-"""Route payments to processors.
+"""Route payments to processors: pick the accounts, in failover order, and call them through breakers.
 
-Today every test-mode payment goes to the in-process sandbox processor; live mode requires a configured
-processor account. The processors issue adds per-merchant accounts, routing rules, failover and circuit
-breakers behind the same two calls: :meth:`Router.candidates` (ordered routes for a new attempt) and
-:meth:`Router.for_attempt` (the route an existing attempt was sent through, for capture / void / refund / sync).
+* :meth:`Router.candidates` — ordered routes for a new authorization: the merchant's routing rules and
+  processor accounts (``/v1/processors``, ``/v1/routing_rules``); with none configured, test mode goes to the
+  processor simulator when ``PAYGATE_SIMULATOR_URL`` is set and to the in-process sandbox otherwise. Accounts
+  whose circuit is open move to the end of the list (tried only if everything else fails).
+* :meth:`Router.for_attempt` — the route an existing attempt used: capture, void, refund and sync must go
+  back to the processor that holds the payment, never fail over.
+* :meth:`Router.invoke` — every connector call: breaker check (``CircuitOpen`` when open), latency and
+  outcome recorded; declines count as healthy answers.
+
+Account configuration is cached per merchant for a few seconds and dropped on every change made through
+this process, so the hot path costs no query.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import select
 
 from paygate.connectors.base import Connector, ConnectorClient, ProcessorCredentials
+from paygate.connectors.errors import CircuitOpen, ConnectorError, OutcomeUnknown, ProcessorUnavailable
+from paygate.connectors.registry import get_connector
 from paygate.connectors.sandbox import SandboxConnector
+from paygate.db.engine import Database
+from paygate.kit import jsonx
 from paygate.kit.errors import InvalidRequest
+from paygate.kit.secret import Secret
 from paygate.merchants.context import AuthContext
+from paygate.processors.breaker import BreakerRegistry
+from paygate.processors.tables import processor_accounts, routing_rules
+from paygate.routing.rules import PaymentFacts, Rule, order_accounts
 
-__all__ = ["Route", "Router"]
+__all__ = ["SANDBOX_ACCOUNT", "SIMULATOR_ACCOUNT", "Route", "Router"]
+
+SANDBOX_ACCOUNT = "sandbox"
+SIMULATOR_ACCOUNT = "simulator_default"
+CACHE_SECONDS = 5.0
+R = TypeVar("R")
+
+CredentialsLoader = Callable[[dict[str, Any]], ProcessorCredentials]
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    processor: str
+    processor: str  # connector name
     account_id: str
     connector: Connector
     credentials: ProcessorCredentials
     http: ConnectorClient | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _MerchantConfig:
+    expires: float
+    routes: dict[str, Route]  # enabled accounts by id
+    default_order: list[str]
+    rules: list[Rule]
+
+
 class Router:
-    def __init__(self, sandbox: SandboxConnector | None = None) -> None:
+    def __init__(
+        self,
+        db: Database | None = None,
+        sandbox: SandboxConnector | None = None,
+        *,
+        http: ConnectorClient | None = None,
+        simulator_url: str | None = None,
+        simulator_api_key: str | None = None,
+        simulator_webhook_secret: str | None = None,
+        credentials_loader: CredentialsLoader | None = None,
+        breakers: BreakerRegistry | None = None,
+    ) -> None:
+        self.db = db
         self.sandbox = sandbox or SandboxConnector()
+        self.http = http
+        self.breakers = breakers or BreakerRegistry()
+        self.credentials_loader = credentials_loader
+        self._cache: dict[tuple[str, bool], _MerchantConfig] = {}
         self._sandbox_route = Route(
             processor="sandbox",
-            account_id="sandbox",
+            account_id=SANDBOX_ACCOUNT,
             connector=self.sandbox,
-            credentials=ProcessorCredentials(account_id="sandbox", base_url="inprocess://sandbox"),
+            credentials=ProcessorCredentials(account_id=SANDBOX_ACCOUNT, base_url="inprocess://sandbox"),
+        )
+        self._simulator_route: Route | None = None
+        if simulator_url:
+            self._simulator_route = Route(
+                processor="simulator",
+                account_id=SIMULATOR_ACCOUNT,
+                connector=get_connector("simulator"),
+                credentials=ProcessorCredentials(
+                    account_id=SIMULATOR_ACCOUNT,
+                    base_url=simulator_url.rstrip("/") + "/native",
+                    api_key=Secret(simulator_api_key or "sim_test_key"),
+                    webhook_secret=Secret(simulator_webhook_secret) if simulator_webhook_secret else None,
+                ),
+                http=http,
+            )
+
+    # ------------------------------------------------------------------ configuration
+    def invalidate(self, merchant_id: str, livemode: bool) -> None:
+        self._cache.pop((merchant_id, livemode), None)
+
+    async def _config(self, merchant_id: str, livemode: bool) -> _MerchantConfig:
+        key = (merchant_id, livemode)
+        cached = self._cache.get(key)
+        if cached is not None and cached.expires > time.monotonic():
+            return cached
+        routes: dict[str, Route] = {}
+        order: list[str] = []
+        rules: list[Rule] = []
+        if self.db is not None:
+            pa, rr = processor_accounts, routing_rules
+            async with self.db.read() as conn:
+                accounts = (
+                    await conn.execute(
+                        select(pa)
+                        .where(pa.c.merchant_id == merchant_id, pa.c.livemode == livemode, pa.c.enabled.is_(True))
+                        .order_by(pa.c.priority, pa.c.created, pa.c.id)
+                    )
+                ).mappings()
+                for row in accounts:
+                    routes[row["id"]] = self._route_for_row(dict(row))
+                    order.append(row["id"])
+                for row in (
+                    await conn.execute(
+                        select(rr).where(
+                            rr.c.merchant_id == merchant_id, rr.c.livemode == livemode, rr.c.enabled.is_(True)
+                        )
+                    )
+                ).mappings():
+                    rules.append(
+                        Rule(
+                            id=row["id"],
+                            priority=row["priority"],
+                            conditions=jsonx.loads(row["conditions"]),
+                            processors=jsonx.loads(row["processors"]),
+                            weights=jsonx.loads(row["weights"]),
+                        )
+                    )
+        config = _MerchantConfig(time.monotonic() + CACHE_SECONDS, routes, order, rules)
+        self._cache[key] = config
+        return config
+
+    def _route_for_row(self, row: dict[str, Any]) -> Route:
+        if self.credentials_loader is None:
+            raise RuntimeError("processor accounts need a credentials loader")
+        return Route(
+            processor=row["connector"],
+            account_id=row["id"],
+            connector=get_connector(row["connector"]),
+            credentials=self.credentials_loader(row),
+            http=self.http,
         )
 
-    def candidates(self, ctx: AuthContext, *, amount: int, currency: str) -> list[Route]:
-        """Processors to try for a new authorization, in order."""
+    # ------------------------------------------------------------------ choosing
+    async def candidates(self, ctx: AuthContext, facts: PaymentFacts) -> list[Route]:
+        """Routes to try for a new authorization, in failover order. Never empty (raises instead)."""
+        config = await self._config(ctx.merchant_id, ctx.livemode)
+        if config.routes:
+            ids = [a for a in order_accounts(config.rules, config.default_order, facts) if a in config.routes]
+            if not ids:
+                raise InvalidRequest(
+                    "The routing rule matching this payment names no enabled processor.",
+                    code="processor_not_configured",
+                )
+            routes = [config.routes[a] for a in ids]
+            return sorted(routes, key=lambda r: self.breakers.get(r.account_id).rejecting())
         if ctx.livemode:
             raise InvalidRequest(
-                "No processor is configured for live mode payments on this account.",
+                "No processor is configured for live mode payments on this account. Add one with POST /v1/processors.",
                 code="processor_not_configured",
             )
-        return [self._sandbox_route]
+        return [self._simulator_route or self._sandbox_route]
 
-    def for_attempt(self, attempt: dict[str, Any]) -> Route:
-        """The route an existing attempt used (capture, void, refund and sync must go back to it)."""
-        if attempt["processor"] == "sandbox":
+    async def for_attempt(self, attempt: dict[str, Any]) -> Route:
+        """The route an existing attempt was sent through."""
+        account = attempt["processor_account"]
+        if account == SANDBOX_ACCOUNT:
             return self._sandbox_route
-        raise InvalidRequest(f"Processor {attempt['processor']} is not available", code="processor_unavailable")
+        if account == SIMULATOR_ACCOUNT and self._simulator_route is not None:
+            return self._simulator_route
+        config = await self._config(attempt["merchant_id"], bool(attempt["livemode"]))
+        route = config.routes.get(account)
+        if route is None and self.db is not None:  # disabled since: still the one holding this payment
+            async with self.db.read() as conn:
+                row = (
+                    (await conn.execute(select(processor_accounts).where(processor_accounts.c.id == account)))
+                    .mappings()
+                    .first()
+                )
+            if row is not None:
+                route = self._route_for_row(dict(row))
+        if route is None:
+            raise InvalidRequest(
+                f"The processor account {account} that holds this payment is not available.",
+                code="processor_unavailable",
+            )
+        return route
+
+    # ------------------------------------------------------------------ calling
+    async def invoke(self, route: Route, call: Callable[[], Awaitable[R]]) -> R | ConnectorError:
+        """Run one connector call under the account's circuit breaker. Connector exceptions are returned, not
+        raised, so callers handle every outcome explicitly."""
+        breaker = self.breakers.get(route.account_id)
+        if not breaker.allow():
+            return CircuitOpen(f"circuit open for processor account {route.account_id}")
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except ConnectorError as exc:
+            breaker.record(False, (time.perf_counter() - started) * 1000)
+            return exc
+        except Exception:
+            breaker.record(False, (time.perf_counter() - started) * 1000)
+            raise
+        breaker.record(True, (time.perf_counter() - started) * 1000)
+        return result
+
+
+def is_failover_safe(result: object) -> bool:
+    """True when the attempt provably moved no money and another processor may be tried."""
+    if isinstance(result, OutcomeUnknown):
+        return False
+    if isinstance(result, ProcessorUnavailable):
+        return True
+    return bool(getattr(result, "retryable_elsewhere", False))
+
+
+__all__ += ["is_failover_safe"]

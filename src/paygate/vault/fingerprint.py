@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from paygate.kit.secret import Secret
 
-__all__ = ["FINGERPRINT_LENGTH", "card_fingerprint"]
+__all__ = ["FINGERPRINT_LENGTH", "card_fingerprint", "idempotency_view"]
 
 FINGERPRINT_LENGTH = 16
 MIN_SECRET_BYTES = 32
@@ -58,3 +59,21 @@ def card_fingerprint(number: str, *, secret: bytes | Secret, merchant_id: str) -
         value, rem = divmod(value, 62)
         out.append(_ALPHABET[rem])
     return "".join(out)
+
+
+def idempotency_view(raw: dict[str, Any], secret: Secret) -> dict[str, Any]:
+    """``raw`` with every ``card`` object's ``number`` / ``cvc`` replaced by an HMAC under the vault secret
+    (same card → same value, so a changed card under one key still counts as different parameters)."""
+
+    def mac(value: Any) -> str:
+        digest = hmac.new(secret.reveal().encode(), f"idem/{value}".encode(), hashlib.sha256).hexdigest()
+        return "hmac:" + digest[:32]
+
+    def walk(node: Any, parent: str) -> Any:
+        if isinstance(node, dict):
+            return {k: mac(v) if parent == "card" and k in ("number", "cvc") else walk(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, parent) for v in node]
+        return node
+
+    return dict(walk(raw, ""))

@@ -1,0 +1,118 @@
+"""The outbox relay (a worker job): hands each committed event on, exactly once per destination.
+
+For each batch of unrelayed events (oldest first):
+
+1. publish to every configured :class:`~paygate.events.publishers.Publisher` (outside any transaction; brokers
+   deduplicate by event id, so a republish after a crash or a race between workers is dropped there);
+2. in one write transaction, re-select the batch with ``FOR UPDATE SKIP LOCKED`` and ``relayed_at IS NULL``
+   (another worker may have finished it meanwhile), insert one ``webhook_deliveries`` row per matching enabled
+   endpoint (``ON CONFLICT DO NOTHING`` on (event, endpoint)), and set ``relayed_at``.
+
+A publisher failure leaves the batch unrelayed; it is retried on the next round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+from sqlalchemy import select, update
+
+from paygate.db.dialect import insert_ignore
+from paygate.db.tables import events
+from paygate.events.publishers import Publisher
+from paygate.events.queries import event_object
+from paygate.events.tables import webhook_deliveries as wd
+from paygate.events.tables import webhook_endpoints as we
+from paygate.events.webhook_endpoints import matches
+from paygate.kit import jsonx
+from paygate.kit.clock import clock
+from paygate.kit.ids import new_id
+
+if TYPE_CHECKING:
+    from paygate.app import Gateway
+
+__all__ = ["RelayJob", "new_delivery"]
+
+log = structlog.get_logger("paygate.relay")
+
+
+class RelayJob:
+    """Worker job: outbox → publishers + webhook deliveries. ``run_once`` returns the number of events relayed."""
+
+    name = "outbox_relay"
+
+    def __init__(self, publishers: Sequence[Publisher] = (), *, batch_size: int = 100) -> None:
+        self.publishers = list(publishers)
+        self.batch_size = batch_size
+
+    async def close(self) -> None:
+        for publisher in self.publishers:
+            await publisher.close()
+
+    async def run_once(self, gw: Gateway) -> int:
+        async with gw.db.read() as conn:
+            rows = [
+                dict(r)
+                for r in (
+                    await conn.execute(
+                        select(events)
+                        .where(events.c.relayed_at.is_(None))
+                        .order_by(events.c.created, events.c.id)
+                        .limit(self.batch_size)
+                    )
+                ).mappings()
+            ]
+        if not rows:
+            return 0
+        for publisher in self.publishers:
+            for row in rows:
+                body = orjson.dumps(event_object(row))
+                await publisher.publish(row["id"], row["type"], body)
+        return await self._fan_out(gw, [r["id"] for r in rows])
+
+    async def _fan_out(self, gw: Gateway, ids: list[str]) -> int:
+        now = clock.now()
+        async with gw.db.write() as conn:
+            stmt = select(events).where(events.c.id.in_(ids), events.c.relayed_at.is_(None))
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+            if not rows:
+                return 0
+            scopes = {(r["merchant_id"], bool(r["livemode"])) for r in rows}
+            endpoints: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+            for merchant_id, livemode in scopes:
+                found = await conn.execute(
+                    select(we.c.id, we.c.enabled_events).where(
+                        we.c.merchant_id == merchant_id,
+                        we.c.livemode == livemode,
+                        we.c.status == "enabled",
+                        ~we.c.deleted,
+                    )
+                )
+                endpoints[(merchant_id, livemode)] = [dict(e) for e in found.mappings()]
+            for r in rows:
+                for ep in endpoints[(r["merchant_id"], bool(r["livemode"]))]:
+                    if matches(jsonx.loads(ep["enabled_events"]), r["type"]):
+                        await insert_ignore(conn, wd, new_delivery(r, ep["id"], now))
+            await conn.execute(update(events).where(events.c.id.in_([r["id"] for r in rows])).values(relayed_at=now))
+        return len(rows)
+
+
+def new_delivery(event: dict[str, Any], endpoint_id: str, now: int) -> dict[str, Any]:
+    """A fresh, immediately due delivery row for ``event`` to ``endpoint_id``."""
+    return {
+        "id": new_id("whdel"),
+        "event_id": event["id"],
+        "endpoint_id": endpoint_id,
+        "merchant_id": event["merchant_id"],
+        "livemode": bool(event["livemode"]),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created": now,
+        "updated": now,
+    }

@@ -1,0 +1,1 @@
+"""Inbound processor webhooks: receive, verify, dedupe, apply (see :mod:`paygate.hooks.service`)."""

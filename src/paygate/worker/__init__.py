@@ -1,0 +1,1 @@
+"""The worker: one process running background jobs (outbox relay, deliveries, inbound webhooks, …)."""
