@@ -9,6 +9,7 @@ The connection is made to the address that passed the check, with the original h
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Mapping
@@ -76,6 +77,7 @@ async def post(
     def ms() -> int:
         return int((time.perf_counter() - started) * 1000)
 
+    deadline = started + timeout  # the whole delivery, redirects and a slowly dripped answer included
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
         try:
@@ -86,16 +88,20 @@ async def post(
         parts = urlsplit(current)
         host_header = parts.netloc.rpartition("@")[2]
         extensions = {"sni_hostname": dest.host} if parts.scheme == "https" else {}
+        remaining = deadline - time.perf_counter()
         try:
-            resp = await client.post(
-                _dial_url(current, dest.address),
-                content=body,
-                headers={**headers, "Host": host_header},
-                timeout=timeout,
-                extensions=extensions,
-                follow_redirects=False,
-            )
-        except httpx2.TimeoutException:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                resp = await client.post(
+                    _dial_url(current, dest.address),
+                    content=body,
+                    headers={**headers, "Host": host_header},
+                    timeout=remaining,
+                    extensions=extensions,
+                    follow_redirects=False,
+                )
+        except (httpx2.TimeoutException, TimeoutError):
             return Outcome(None, ms(), error=f"timeout: no answer within {timeout:g} s")
         except httpx2.HTTPError as exc:
             return Outcome(None, ms(), error=f"{type(exc).__name__}: {str(exc)[:200]}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +30,7 @@ from paygate.connectors.base import (
     ConnectorEvent,
     PaymentResult,
     PaymentStatus,
+    RefundRequest,
     RefundResult,
     SyncRequest,
 )
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from paygate.app import Gateway
 
 __all__ = ["apply_event", "classify"]
+
+log = structlog.get_logger("paygate.hooks")
 
 _RANK = {"pending": 0, "unknown": 0, "requires_action": 0, "authorized": 1, "captured": 2, "voided": 2, "failed": 2}
 
@@ -170,11 +174,42 @@ async def _apply_refund(gw: Gateway, event: ConnectorEvent) -> str:
     if found is None:
         return "ignored: no matching refund"
     if found["status"] != "pending":
-        same = found["status"] == event.refund_status.value
-        return ("stale" if same else "conflict") + f": paygate already has {found['status']}"
+        if found["status"] == event.refund_status.value:
+            return f"stale: paygate already has {found['status']}"
+        # The event contradicts a final refund: ask the processor (re-sending under the refund's own
+        # idempotency key returns its recorded outcome, never a second refund) and change nothing here.
+        said = await _ask_processor_about_refund(gw, found)
+        log.error(
+            "hooks.refund_conflict",
+            refund=found["id"],
+            paygate=found["status"],
+            said_by_event=event.refund_status.value,
+            processor=said,
+        )
+        return f"conflict: paygate has {found['status']}, event says {event.refund_status.value}, processor says {said}"
     ctx = _ctx(found)
     async with gw.db.write() as conn:
         refund = await refund_repo.get_refund(conn, ctx, found["id"], lock=True)
         result = RefundResult(status=event.refund_status, processor_reference=event.processor_reference)
         refund = await apply_refund_result(conn, ctx, refund, result)
     return f"applied: refund {refund['status']}"
+
+
+async def _ask_processor_about_refund(gw: Gateway, refund: dict[str, Any]) -> str:
+    """The processor's own answer for ``refund`` (its status value), or ``unreachable``."""
+    async with gw.db.read() as conn:
+        attempt = await pay_repo.get_attempt(conn, refund["charge"])
+    if attempt is None:
+        return "unknown"
+    route = await gw.router.for_attempt(attempt)
+    req = RefundRequest(
+        idempotency_key=refund["id"],
+        refund_id=refund["id"],
+        processor_reference=attempt["processor_reference"],
+        amount=refund["amount"],
+        currency=refund["currency"],
+        credentials=route.credentials,
+        reason=refund["reason"],
+    )
+    result = await gw.router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
+    return result.status.value if isinstance(result, RefundResult) else "unreachable"

@@ -59,7 +59,8 @@ def healthy_simulators(primary: SimulatorProcess, secondary: SimulatorProcess) -
 class Client:
     def __init__(self, server: RunningServer) -> None:
         self.server = server
-        self.key = server.new_merchant().secret_key
+        created = server.new_merchant()
+        self.key, self.publishable_key = created.secret_key, created.publishable_key
         self.http = httpx2.Client(base_url=server.base_url, auth=(self.key, ""), timeout=60)
 
     def post(self, path: str, data: dict[str, Any] | None = None) -> httpx2.Response:
@@ -223,6 +224,14 @@ def test_routing_rules_pick_the_processor_by_currency_brand_and_country(
     assert routed_to(client.pay()) == "primary"  # usd visa US: no rule matches, priority order
     assert routed_to(client.pay(currency="eur")) == "secondary"
     assert routed_to(client.pay("pm_card_amex")) == "secondary"
+    pm = httpx2.post(  # tokenized the way a checkout page does, with the publishable key
+        f"{gateway.base_url}/v1/payment_methods",
+        auth=(client.publishable_key, ""),
+        data={"type": "card", "card[number]": "4000000760000002", "card[exp_month]": "12", "card[exp_year]": "2040",
+              "card[cvc]": "123"},
+    ).json()  # fmt: skip
+    assert pm["card"]["country"] == "BR"
+    assert routed_to(client.pay(pm["id"])) == "secondary"  # card country from the BIN
     rules = client.http.get("/v1/routing_rules").json()["data"]
     assert len(rules) == 3
     assert all(rule["processors"] == [b] for rule in rules)

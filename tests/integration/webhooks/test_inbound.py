@@ -171,3 +171,27 @@ def test_an_event_contradicting_paygate_is_checked_with_the_processor_first(
             return str((await conn.execute(stmt)).scalar_one())
 
     assert wh_server.call(outcome()).startswith("conflict: event said failed, sync said captured")
+
+
+def test_an_event_contradicting_a_final_refund_asks_the_processor_and_changes_nothing(
+    wh_server: RunningServer, wh_merchant: Merchant, jobs: list[Job]
+) -> None:
+    pi = _payment(wh_merchant, "pm_card_visa")
+    refund = wh_merchant.post("/v1/refunds", {"payment_intent": pi["id"], "amount": "500"}).json()
+    assert refund["status"] == "succeeded"
+    refunds_before = len(wh_server.gateway.sandbox.operations_of("refund", refund["id"]))
+    _post(wh_server, _event(f"evt_rf_conflict_{refund['id']}", "refund", "failed", refund["id"], ref="sbx_re_y"))
+    drain(wh_server, jobs, lambda: _queued_done(wh_server))
+
+    async def outcome() -> str:
+        async with wh_server.gateway.db.read() as conn:
+            stmt = select(inbound_webhooks.c.outcome).where(
+                inbound_webhooks.c.event_id == f"evt_rf_conflict_{refund['id']}"
+            )
+            return str((await conn.execute(stmt)).scalar_one())
+
+    assert wh_server.call(outcome()) == "conflict: paygate has succeeded, event says failed, processor says succeeded"
+    assert wh_merchant.get(f"/v1/refunds/{refund['id']}").json()["status"] == "succeeded"
+    assert _intent(wh_server, pi["id"])["amount_refunded"] == 500
+    # asking replays the recorded refund under the same key: no second refund at the processor
+    assert len(wh_server.gateway.sandbox.operations_of("refund", refund["id"])) == refunds_before

@@ -77,6 +77,48 @@ def test_delivery_to_loopback_works_when_allow_listed_and_redirects_are_checked(
         redirect.stop()
 
 
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_total_delivery_timeout() -> None:
+    import socket
+    import threading
+    import time as _time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        while not stop.is_set():  # one byte every 0.2 s: no single read ever times out
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            _time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+
+    async def go() -> outbound.Outcome:
+        async with httpx2.AsyncClient() as client:
+            return await outbound.post(
+                client, f"http://127.0.0.1:{port}/h", b"{}", {}, allowlist=Allowlist.parse("127.0.0.1"),
+                livemode=False, allow_http=False, timeout=1.0,
+            )  # fmt: skip
+
+    try:
+        out = asyncio.run(go())
+    finally:
+        stop.set()
+        listener.close()
+    assert out.status_code is None
+    assert out.error is not None and out.error.startswith("timeout")
+    assert out.latency_ms < 5000
+
+
 def test_one_secret_signs_for_stripe_and_standard_webhooks_and_rolls_sign_with_both() -> None:
     old, new = new_secret(), new_secret()
     body = b'{"id": "evt_1", "object": "event", "type": "x", "created": 1, "data": {"object": {}}, "livemode": false}'
