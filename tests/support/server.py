@@ -8,6 +8,7 @@ concurrent requests through the whole stack. ``call`` runs a coroutine on the se
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import tempfile
 import threading
@@ -37,7 +38,12 @@ class RunningServer:
         self.backend = backend
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        defaults: dict[str, object] = {"vault_key_file": str(Path(tempfile.mkdtemp()) / "vault-keys.json")}
+        # Every server on one database shares one key file, as every process of a real deployment does.
+        key_dir = (
+            Path(tempfile.gettempdir()) / "paygate-test-keys" / hashlib.sha256(database_url.encode()).hexdigest()[:16]
+        )
+        key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        defaults: dict[str, object] = {"vault_key_file": str(key_dir / "vault-keys.json")}
         settings = Settings(  # type: ignore[arg-type]
             **{
                 **defaults,

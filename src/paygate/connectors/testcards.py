@@ -27,6 +27,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from paygate.kit.luhn import luhn_valid as _luhn
+
 __all__ = [
     "CARDS",
     "TOKENS",
@@ -235,17 +237,7 @@ _HOLDER_NAMES: dict[str, CardBehaviour] = {
 
 def luhn_valid(number: str) -> bool:
     """True when ``number`` is 12-19 digits with a valid Luhn check digit."""
-    if not number.isdigit() or not 12 <= len(number) <= 19:
-        return False
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = ord(char) - 48
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
+    return 12 <= len(number) <= 19 and _luhn(number)
 
 
 def brand_for(number: str) -> str:

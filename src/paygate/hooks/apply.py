@@ -30,7 +30,6 @@ from paygate.connectors.base import (
     ConnectorEvent,
     PaymentResult,
     PaymentStatus,
-    RefundRequest,
     RefundResult,
     SyncRequest,
 )
@@ -41,7 +40,7 @@ from paygate.merchants.context import AuthContext
 from paygate.payments import flows
 from paygate.payments import repository as pay_repo
 from paygate.refunds import repository as refund_repo
-from paygate.refunds.service import apply_refund_result
+from paygate.refunds.service import apply_refund_result, send_to_processor
 
 if TYPE_CHECKING:
     from paygate.app import Gateway
@@ -197,19 +196,5 @@ async def _apply_refund(gw: Gateway, event: ConnectorEvent) -> str:
 
 async def _ask_processor_about_refund(gw: Gateway, refund: dict[str, Any]) -> str:
     """The processor's own answer for ``refund`` (its status value), or ``unreachable``."""
-    async with gw.db.read() as conn:
-        attempt = await pay_repo.get_attempt(conn, refund["charge"])
-    if attempt is None:
-        return "unknown"
-    route = await gw.router.for_attempt(attempt)
-    req = RefundRequest(
-        idempotency_key=refund["id"],
-        refund_id=refund["id"],
-        processor_reference=attempt["processor_reference"],
-        amount=refund["amount"],
-        currency=refund["currency"],
-        credentials=route.credentials,
-        reason=refund["reason"],
-    )
-    result = await gw.router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
+    result = await send_to_processor(gw.db, gw.router, refund)
     return result.status.value if isinstance(result, RefundResult) else "unreachable"

@@ -31,6 +31,8 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TypeVar
 
+from paygate.kit.luhn import luhn_valid
+
 __all__ = ["REDACTED", "is_sensitive_key", "mask_pan", "redact", "redact_event_dict", "redact_text"]
 
 REDACTED = "[REDACTED]"
@@ -85,16 +87,6 @@ def is_sensitive_key(key: str) -> bool:
     return _SENSITIVE_KEY.fullmatch(last) is not None
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def mask_pan(digits: str) -> str:
     """Mask a digits-only PAN: first 6 + last 4 for 15+ digits, last 4 only for shorter numbers."""
     head = 6 if len(digits) >= 15 else 0
@@ -123,7 +115,7 @@ def _mask_run(match: re.Match[str]) -> str:
             length = end - start
             if length > 19:
                 break
-            if length >= 13 and _luhn(digits[start:end]):
+            if length >= 13 and luhn_valid(digits[start:end]):
                 head = 6 if length >= 15 else 0
                 hidden[start + head : end - 4] = b"\x01" * (length - head - 4)
                 found = True
@@ -159,7 +151,7 @@ def redact_text(text: str) -> str:
 
 def _redact_int(value: int) -> int | str:
     digits = str(abs(value))
-    if 13 <= len(digits) <= 19 and _luhn(digits):
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return mask_pan(digits)
     return value
 

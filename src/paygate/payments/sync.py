@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paygate.connectors.base import PaymentResult, PaymentStatus, RefundRequest, SyncRequest
+from paygate.connectors.base import PaymentResult, PaymentStatus, SyncRequest
 from paygate.connectors.errors import ConnectorError
 from paygate.db.engine import Database
 from paygate.db.tables import payment_attempts as pa
@@ -202,23 +202,10 @@ class StatusSync:
             return rows
 
     async def _resend_refund(self, refund: dict[str, Any]) -> None:
-        from paygate.refunds.service import apply_refund_result
+        from paygate.refunds.service import apply_refund_result, send_to_processor
 
         ctx = AuthContext(merchant_id=refund["merchant_id"], livemode=bool(refund["livemode"]), key_kind="system")
-        async with self.db.read() as conn:
-            attempt = await repo.get_attempt(conn, refund["charge"])
-        assert attempt is not None
-        route = await self.router.for_attempt(attempt)
-        req = RefundRequest(
-            idempotency_key=refund["id"],
-            refund_id=refund["id"],
-            processor_reference=attempt["processor_reference"],
-            amount=refund["amount"],
-            currency=refund["currency"],
-            credentials=route.credentials,
-            reason=refund["reason"],
-        )
-        result = await self.router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
+        result = await send_to_processor(self.db, self.router, refund)
         async with self.db.write() as conn:
             current = dict((await conn.execute(select(rf).where(rf.c.id == refund["id"]))).mappings().one())
             await apply_refund_result(conn, ctx, current, result)

@@ -37,7 +37,7 @@ from paygate.refunds import repository as repo
 from paygate.refunds.schemas import CreateParams, RefundListParams, UpdateParams, refund_object
 from paygate.routing.service import Router
 
-__all__ = ["RefundService"]
+__all__ = ["RefundService", "apply_refund_result", "send_to_processor"]
 
 
 class RefundService:
@@ -144,24 +144,7 @@ class RefundService:
         return await self._send(ctx, refund, guard)
 
     async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard) -> Reply:
-        async with self.db.read() as conn:
-            attempt = await pay_repo.get_attempt(conn, refund["charge"])
-        assert attempt is not None
-        route = await self.router.for_attempt(attempt)
-        req = RefundRequest(
-            idempotency_key=refund["id"],
-            refund_id=refund["id"],
-            processor_reference=attempt["processor_reference"],
-            amount=refund["amount"],
-            currency=refund["currency"],
-            credentials=route.credentials,
-            reason=refund["reason"],
-        )
-        result: RefundResult | ConnectorError
-        try:
-            result = await self.router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
-        except ConnectorError as exc:  # pragma: no cover - invoke returns connector errors
-            result = exc
+        result = await send_to_processor(self.db, self.router, refund)
         async with self.db.write() as conn:
             refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)
             refund = await apply_refund_result(conn, ctx, refund, result)
@@ -181,6 +164,25 @@ class RefundService:
         async with self.db.write() as conn:
             await guard.finish(conn, reply.status, reply.body)
         return reply
+
+
+async def send_to_processor(db: Database, router: Router, refund: dict[str, Any]) -> RefundResult | ConnectorError:
+    """Send — or re-send: the refund id is the processor idempotency key, so a repeat returns the recorded
+    outcome and never refunds twice — ``refund`` to the processor that holds its payment."""
+    async with db.read() as conn:
+        attempt = await pay_repo.get_attempt(conn, refund["charge"])
+    assert attempt is not None
+    route = await router.for_attempt(attempt)
+    req = RefundRequest(
+        idempotency_key=refund["id"],
+        refund_id=refund["id"],
+        processor_reference=attempt["processor_reference"],
+        amount=refund["amount"],
+        currency=refund["currency"],
+        credentials=route.credentials,
+        reason=refund["reason"],
+    )
+    return await router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
 
 
 async def apply_refund_result(

@@ -18,6 +18,7 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from paygate.kit.luhn import luhn_valid
 from paygate.vault.errors import CardValidationError
 
 __all__ = [
@@ -157,21 +158,6 @@ class ValidatedCard:
         )
 
     __str__ = __repr__
-
-
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` (ASCII digits only, at least 2) passes the Luhn mod-10 check."""
-    if len(digits) < 2 or not (digits.isascii() and digits.isdigit()):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def normalize_number(raw: str) -> str:
