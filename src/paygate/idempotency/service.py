@@ -33,7 +33,7 @@ from paygate.kit.clock import clock
 from paygate.kit.errors import ApiError, IdempotencyInUse, IdempotencyMismatch, LockTimeout, RateLimited
 from paygate.merchants.context import AuthContext
 
-__all__ = ["LOCK_SECONDS", "RETENTION_SECONDS", "Guard", "Reply", "prune", "run_idempotent"]
+__all__ = ["LOCK_SECONDS", "RETENTION_SECONDS", "Guard", "PruneJob", "Reply", "prune", "run_idempotent"]
 
 LOCK_SECONDS = 120  # longer than the slowest processor call (connector timeouts are well below this)
 RETENTION_SECONDS = 24 * 3600
@@ -166,6 +166,27 @@ async def run_idempotent(
     if not guard.finished:
         await _store(db, guard, reply)
     return reply
+
+
+class PruneJob:
+    """Worker job: drop finished idempotency keys past the 24 h retention, at most ``batch`` per round.
+
+    Started (unfinished) keys are never pruned: they carry crash-recovery checkpoints."""
+
+    name = "idempotency_prune"
+
+    def __init__(self, db: Database, *, batch: int = 1000) -> None:
+        self.db = db
+        self.batch = batch
+
+    async def run_once(self, gw: object = None) -> int:
+        cutoff = clock.now() - RETENTION_SECONDS
+        stmt = select(ik.c.id).where(ik.c.state == "finished", ik.c.created < cutoff).limit(self.batch)
+        async with self.db.write() as conn:
+            ids: list[int] = list((await conn.execute(stmt)).scalars())
+            if ids:
+                await conn.execute(delete(ik).where(ik.c.id.in_(ids)))
+            return len(ids)
 
 
 async def prune(db: Database, *, older_than: int = RETENTION_SECONDS) -> int:

@@ -12,6 +12,7 @@ from paygate.events.deliveries import DeliveryJob
 from paygate.events.publishers import publisher_from_settings
 from paygate.events.relay import RelayJob
 from paygate.hooks.job import InboundApplyJob
+from paygate.idempotency.service import PruneJob
 from paygate.worker.claims import worker_id
 from paygate.worker.runner import Job
 
@@ -22,7 +23,8 @@ __all__ = ["default_jobs"]
 
 
 def default_jobs(gw: Gateway) -> list[Job]:
-    """Relay, deliveries, inbound webhooks and the status sync of unknown processor outcomes."""
+    """Relay, deliveries, inbound webhooks, the status sync of unknown processor outcomes, and pruning of
+    idempotency keys past their 24 h retention."""
     s = gw.settings
     owner = worker_id()
     return [
@@ -30,4 +32,5 @@ def default_jobs(gw: Gateway) -> list[Job]:
         DeliveryJob(s, owner=owner),
         InboundApplyJob(owner=owner, batch_size=s.worker_batch_size, lease_seconds=s.worker_lease_seconds),
         gw.status_sync,
+        PruneJob(gw.db),
     ]

@@ -143,3 +143,21 @@ def test_crash_during_refund_resumes_with_the_same_refund(merchant: Merchant, mo
     refunds = merchant.get("/v1/refunds", params={"payment_intent": pi["id"]}).json()["data"]
     assert [r["id"] for r in refunds] == [retried.json()["id"]]
     assert len(merchant.server.gateway.sandbox.operations_of("refund", retried.json()["id"])) == 1
+
+
+def test_finished_keys_are_pruned_after_24_hours_but_checkpointed_ones_are_kept(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = {"Idempotency-Key": "old-key"}
+    first = merchant.post("/v1/payment_intents", CARD, headers=h)
+    assert merchant.post("/v1/payment_intents", CARD, headers=h).headers["idempotent-replayed"] == "true"
+    job = idem.PruneJob(merchant.server.gateway.db)
+    while merchant.server.call(job.run_once()):  # whatever was already due
+        pass
+    assert merchant.post("/v1/payment_intents", CARD, headers=h).headers["idempotent-replayed"] == "true"
+    monkeypatch.setattr(clock, "offset", clock.offset + idem.RETENTION_SECONDS + 1)
+    while merchant.server.call(job.run_once()):
+        pass
+    again = merchant.post("/v1/payment_intents", CARD, headers=h)  # executes anew: the key was forgotten
+    assert again.status_code == 200
+    assert again.json()["id"] != first.json()["id"]
