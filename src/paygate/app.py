@@ -5,6 +5,8 @@ Endpoints reach services through ``request.app.state.gateway``; tests build a Ga
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import replace
 
 from fastapi import Request
@@ -86,9 +88,6 @@ class Gateway:
         scheme, _, value = header.partition(" ")
         key = value.strip()
         if scheme.lower() == "basic" and key:
-            import base64
-            import binascii
-
             try:
                 key = base64.b64decode(key).decode().split(":", 1)[0]
             except (binascii.Error, UnicodeDecodeError):

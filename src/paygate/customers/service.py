@@ -39,6 +39,7 @@ from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
+from paygate.kit.params import merge_metadata
 from paygate.merchants.context import AuthContext
 from paygate.vault.schemas import PaymentMethodListParams, billing_details_object, payment_method_object
 from paygate.vault.service import VaultService
@@ -127,8 +128,7 @@ class CustomerService:
             if p.address is not None:
                 values["address"] = _address(p.address)
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(row["metadata"]), **p.metadata}
-                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+                values["metadata"] = merge_metadata(row["metadata"], p.metadata)
             if p.invoice_settings is not None and p.invoice_settings.default_payment_method is not None:
                 default = p.invoice_settings.default_payment_method or None
                 if default:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import model_validator
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from paygate.db.engine import Database
 from paygate.db.pagination import ListParams, list_page
@@ -58,8 +58,6 @@ async def list_events(db: Database, ctx: AuthContext, params: EventListParams) -
     if params.type:
         scope.append(_type_clause(params.type))
     if params.types:
-        from sqlalchemy import or_
-
         scope.append(or_(*[_type_clause(x) for x in params.types]))
     async with db.read() as conn:
         return await list_page(

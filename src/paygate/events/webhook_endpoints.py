@@ -36,7 +36,7 @@ from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
-from paygate.kit.params import Metadata, MetadataUpdate, Params, StrictBool
+from paygate.kit.params import Metadata, MetadataUpdate, Params, StrictBool, merge_metadata
 from paygate.merchants.context import AuthContext
 
 __all__ = [
@@ -212,8 +212,7 @@ class WebhookEndpointService:
         async with self.db.write() as conn:
             row = await self._get(conn, ctx, endpoint_id, lock=True)
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(row["metadata"]), **p.metadata}
-                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+                values["metadata"] = merge_metadata(row["metadata"], p.metadata)
             await conn.execute(update(we).where(we.c.id == endpoint_id).values(**values))
             row.update(values)
             reply = _ok(endpoint_object(row))

@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING
 from paygate.connectors.base import Connector
 from paygate.connectors.registry import get_connector
 from paygate.kit.secret import Secret
+from paygate.routing.service import SANDBOX_ACCOUNT, SIMULATOR_ACCOUNT
 
 if TYPE_CHECKING:
     from paygate.app import Gateway
 
 __all__ = ["ResolvedAccount", "Resolver", "register_resolver", "resolve_account"]
-
-SANDBOX_ACCOUNT = "sandbox"
-SIMULATOR_ACCOUNT = "simulator_default"
 
 
 @dataclass(frozen=True, slots=True)

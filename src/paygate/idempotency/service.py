@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +34,7 @@ from paygate.kit.clock import clock
 from paygate.kit.errors import ApiError, IdempotencyInUse, IdempotencyMismatch, LockTimeout, RateLimited
 from paygate.merchants.context import AuthContext
 
-__all__ = ["LOCK_SECONDS", "RETENTION_SECONDS", "Guard", "PruneJob", "Reply", "prune", "run_idempotent"]
+__all__ = ["LOCK_SECONDS", "RETENTION_SECONDS", "Guard", "PruneJob", "Reply", "error_reply", "prune", "run_idempotent"]
 
 LOCK_SECONDS = 120  # longer than the slowest processor call (connector timeouts are well below this)
 RETENTION_SECONDS = 24 * 3600
@@ -77,8 +78,7 @@ Handler = Callable[[Guard], Awaitable[Reply]]
 
 
 def error_reply(exc: ApiError) -> Reply:
-    import orjson
-
+    """The stored/sent form of an API error: its status and Stripe error envelope."""
     return Reply(exc.status, orjson.dumps(exc.to_body()))
 
 

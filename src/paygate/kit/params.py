@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from paygate.kit import jsonx
 from paygate.kit.errors import InvalidRequest
 
 __all__ = ["Expand", "Metadata", "MetadataUpdate", "Params", "PositiveInt", "StrictBool", "param_path", "parse"]
@@ -87,6 +88,13 @@ StrictBool = Annotated[bool, BeforeValidator(_bool)]
 Metadata = Annotated[dict[str, str], BeforeValidator(lambda v: _metadata(v, allow_unset=False))]
 MetadataUpdate = Annotated[dict[str, str], BeforeValidator(lambda v: _metadata(v, allow_unset=True))]
 Expand = Annotated[list[str], BeforeValidator(_expand)]
+
+
+def merge_metadata(stored: str, update: dict[str, str]) -> str:
+    """Stripe's metadata update rule, as stored JSON: ``metadata=""`` (an empty update) clears every key, a key
+    set to ``""`` is removed, other keys are added or replaced."""
+    merged = {**jsonx.loads(stored), **update} if update else {}
+    return jsonx.dumps({k: v for k, v in merged.items() if v != ""})
 
 
 def param_path(loc: tuple[int | str, ...]) -> str:

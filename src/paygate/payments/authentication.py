@@ -20,6 +20,7 @@ from sqlalchemy import select
 from paygate.db.tables import payment_attempts as pa
 from paygate.http import gateway
 from paygate.kit.errors import ResourceMissing
+from paygate.kit.forms import decode_form
 from paygate.kit.money import format_minor
 from paygate.merchants.context import AuthContext
 from paygate.payments import flows
@@ -66,8 +67,7 @@ async def challenge_page(request: Request, reference: str) -> Response:
 async def challenge_submit(request: Request, reference: str) -> Response:
     gw = gateway(request)
     attempt = await _attempt(request, reference)
-    form = (await request.body()).decode()
-    approve = "outcome=approve" in form.split("&")
+    approve = decode_form((await request.body()).decode(errors="replace")).get("outcome") == "approve"
     result = gw.sandbox.complete_action(reference, approve=approve)
     ctx = AuthContext(merchant_id=attempt["merchant_id"], livemode=False, key_kind="system")
     async with gw.db.write() as conn:

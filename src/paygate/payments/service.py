@@ -33,12 +33,13 @@ from paygate.db.engine import Database
 from paygate.db.pagination import list_page
 from paygate.db.tables import payment_intents
 from paygate.events import service as events
-from paygate.idempotency.service import Guard, Reply
+from paygate.idempotency.service import Guard, Reply, error_reply
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
-from paygate.kit.errors import ApiError, InvalidRequest, LockTimeout, ResourceMissing
+from paygate.kit.errors import InvalidRequest, LockTimeout, ResourceMissing
 from paygate.kit.ids import new_id
 from paygate.kit.money import validate_charge_amount
+from paygate.kit.params import merge_metadata
 from paygate.merchants.context import AuthContext
 from paygate.payments import flows
 from paygate.payments import repository as repo
@@ -76,10 +77,6 @@ def _check_expand(expand: list[str]) -> None:
 
 def _ok(obj: dict[str, Any]) -> Reply:
     return Reply(200, orjson.dumps(obj))
-
-
-def _err(exc: ApiError) -> Reply:
-    return Reply(exc.status, orjson.dumps(exc.to_body()))
 
 
 class PaymentService:
@@ -178,7 +175,7 @@ class PaymentService:
             await self.customers.save_after_payment(conn, ctx, intent["customer"], intent["payment_method"])
 
     async def _finish(self, conn: AsyncConnection, guard: Guard, applied: flows.Applied, expand: list[str]) -> Reply:
-        reply = _err(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
+        reply = error_reply(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
         await guard.finish(conn, reply.status, reply.body)
         return reply
 
@@ -449,8 +446,7 @@ class PaymentService:
             if p.payment_method_types is not None:
                 values["payment_method_types"] = jsonx.dumps(p.payment_method_types)
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(intent["metadata"]), **p.metadata}
-                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+                values["metadata"] = merge_metadata(intent["metadata"], p.metadata)
             if p.payment_method is not None:
                 await self._check_payment_method(conn, ctx, p.payment_method)
                 values["payment_method"] = p.payment_method
@@ -520,8 +516,7 @@ class PaymentService:
                 )
             values: dict[str, Any] = {"pending_op": "capture", "updated": clock.now()}
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(intent["metadata"]), **p.metadata}
-                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+                values["metadata"] = merge_metadata(intent["metadata"], p.metadata)
             for field in ("statement_descriptor", "statement_descriptor_suffix"):
                 if getattr(p, field) is not None:
                     values[field] = getattr(p, field)

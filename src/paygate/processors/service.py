@@ -18,6 +18,7 @@ from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
+from paygate.kit.params import merge_metadata
 from paygate.kit.secret import Secret
 from paygate.merchants.context import AuthContext
 from paygate.processors.schemas import (
@@ -120,8 +121,7 @@ class ProcessorService:
             if getattr(p, field) is not None:
                 values[field] = getattr(p, field)
         if p.metadata is not None:
-            merged = {} if not p.metadata else {**jsonx.loads(row["metadata"]), **p.metadata}
-            values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+            values["metadata"] = merge_metadata(row["metadata"], p.metadata)
         if p.credentials is not None:
             current = self.credentials(row).model_dump()
             current.update(p.credentials.model_dump(exclude_none=True))

@@ -27,6 +27,7 @@ from paygate.kit.clock import clock
 from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
 from paygate.kit.money import format_minor
+from paygate.kit.params import merge_metadata
 from paygate.ledger import service as ledger
 from paygate.merchants.context import AuthContext
 from paygate.payments import repository as pay_repo
@@ -65,11 +66,8 @@ class RefundService:
         async with self.db.write() as conn:
             refund = await repo.get_refund(conn, ctx, refund_id, lock=True)
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(refund["metadata"]), **p.metadata}
                 refund = await repo.update_refund(
-                    conn,
-                    refund,
-                    {"metadata": jsonx.dumps({k: v for k, v in merged.items() if v != ""}), "updated": clock.now()},
+                    conn, refund, {"metadata": merge_metadata(refund["metadata"], p.metadata), "updated": clock.now()}
                 )
                 await events.emit(conn, ctx, "refund.updated", refund_object(refund))
             reply = Reply(200, orjson.dumps(refund_object(refund)))

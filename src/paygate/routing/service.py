@@ -35,7 +35,7 @@ from paygate.processors.breaker import BreakerRegistry
 from paygate.processors.tables import processor_accounts, routing_rules
 from paygate.routing.rules import PaymentFacts, Rule, order_accounts
 
-__all__ = ["SANDBOX_ACCOUNT", "SIMULATOR_ACCOUNT", "Route", "Router"]
+__all__ = ["SANDBOX_ACCOUNT", "SIMULATOR_ACCOUNT", "Route", "Router", "is_failover_safe"]
 
 SANDBOX_ACCOUNT = "sandbox"
 SIMULATOR_ACCOUNT = "simulator_default"
@@ -230,6 +230,3 @@ def is_failover_safe(result: object) -> bool:
     if isinstance(result, ProcessorUnavailable):
         return True
     return bool(getattr(result, "retryable_elsewhere", False))
-
-
-__all__ += ["is_failover_safe"]

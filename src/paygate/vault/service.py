@@ -36,6 +36,7 @@ from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.errors import CardDeclined, InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
+from paygate.kit.params import merge_metadata
 from paygate.kit.secret import Secret
 from paygate.merchants.context import AuthContext
 from paygate.settings import Settings
@@ -244,8 +245,7 @@ class VaultService:
             if p.billing_details is not None:
                 values["billing_details"] = jsonx.dumps(billing_details_object(p.billing_details))
             if p.metadata is not None:
-                merged = {} if not p.metadata else {**jsonx.loads(row["metadata"]), **p.metadata}
-                values["metadata"] = jsonx.dumps({k: v for k, v in merged.items() if v != ""})
+                values["metadata"] = merge_metadata(row["metadata"], p.metadata)
             row = await repo.update_payment_method(conn, row, values)
             reply = Reply(200, orjson.dumps(payment_method_object(row)))
             await guard.finish(conn, reply.status, reply.body)
