@@ -176,7 +176,7 @@ class DeliveryJob:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
-            **signature_headers(signing_secrets(endpoint, ts), event["id"], ts, body),
+            **signature_headers(signing_secrets(endpoint, ts, gw.vault.provider), event["id"], ts, body),
         }
         result = await outbound.post(
             self.client(),

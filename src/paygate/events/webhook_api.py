@@ -24,7 +24,7 @@ events_extension_router = APIRouter(prefix="/v1/events", tags=["Events"])
 
 def _service(request: Request) -> WebhookEndpointService:
     gw = gateway(request)
-    return WebhookEndpointService(gw.db, allow_http=gw.settings.webhook_allow_http)
+    return WebhookEndpointService(gw.db, gw.key_provider, allow_http=gw.settings.webhook_allow_http)
 
 
 @router.post("", openapi_extra=documented(CreateEndpointParams), summary="Create a webhook endpoint")

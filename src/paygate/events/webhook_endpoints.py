@@ -4,6 +4,8 @@ Contracts:
 
 * The secret (``whsec_…``) appears in the API answer exactly twice in its life: when the endpoint is created and
   when it is rolled. Retrieve / list / update never show it.
+* Secrets are stored sealed under the vault's key-encrypting keys (:mod:`paygate.events.secrets`); only the
+  delivery worker opens them, to sign.
 * Rolling (``POST /v1/webhook_endpoints/{id}/roll_secret``, a paygate extension) keeps the old secret signing
   for ``expires_in`` seconds (default 24 h, 0 = stop at once) so a merchant can deploy the new one first.
 * ``enabled_events`` is a list of event types, ``"*"`` (everything) or prefix wildcards like
@@ -16,6 +18,7 @@ Contracts:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,6 +31,7 @@ from paygate.db.engine import Database
 from paygate.db.pagination import ListParams, list_page
 from paygate.events import service as events
 from paygate.events.queries import API_VERSION
+from paygate.events.secrets import open_secret, seal_secret
 from paygate.events.signing import new_secret
 from paygate.events.ssrf import check_scheme
 from paygate.events.tables import webhook_endpoints as we
@@ -38,6 +42,7 @@ from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
 from paygate.kit.params import Metadata, MetadataUpdate, Params, StrictBool, merge_metadata
 from paygate.merchants.context import AuthContext
+from paygate.vault.keys.base import KeyProvider
 
 __all__ = [
     "CreateEndpointParams",
@@ -90,15 +95,20 @@ def matches(enabled_events: list[str], event_type: str) -> bool:
     return False
 
 
-def signing_secrets(row: dict[str, Any], now: int) -> list[str]:
-    """The secrets that sign a delivery now: the current one, plus the previous one during a roll's overlap."""
-    out = [str(row["secret"])]
+def signing_secrets(row: dict[str, Any], now: int, provider: KeyProvider) -> list[str]:
+    """The secrets that sign a delivery now: the current one, plus the previous one during a roll's overlap.
+    Fails closed (``VaultIntegrityError``) when a stored secret does not open for this endpoint."""
+    names = ["secret"]
     if row["previous_secret"] and (row["previous_secret_expires_at"] or 0) > now:
-        out.append(str(row["previous_secret"]))
-    return out
+        names.append("previous_secret")
+    return [
+        open_secret(str(row[n]), endpoint_id=row["id"], merchant_id=row["merchant_id"], provider=provider)
+        for n in names
+    ]
 
 
-def endpoint_object(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
+def endpoint_object(row: dict[str, Any], *, secret: str | None = None) -> dict[str, Any]:
+    """The API object; ``secret`` (plaintext) is included only on create and roll."""
     obj: dict[str, Any] = {
         "id": row["id"],
         "object": "webhook_endpoint",
@@ -112,8 +122,8 @@ def endpoint_object(row: dict[str, Any], *, with_secret: bool = False) -> dict[s
         "status": row["status"],
         "url": row["url"],
     }
-    if with_secret:
-        obj["secret"] = row["secret"]
+    if secret is not None:
+        obj["secret"] = secret
     return obj
 
 
@@ -132,9 +142,13 @@ def _check_events(enabled: list[str]) -> list[str]:
 
 
 class WebhookEndpointService:
-    def __init__(self, db: Database, *, allow_http: bool = False) -> None:
+    def __init__(self, db: Database, provider: Callable[[], KeyProvider], *, allow_http: bool = False) -> None:
         self.db = db
         self.allow_http = allow_http
+        self._provider = provider
+
+    def _seal(self, secret: str, endpoint_id: str, merchant_id: str) -> str:
+        return seal_secret(secret, endpoint_id=endpoint_id, merchant_id=merchant_id, provider=self._provider())
 
     def _check_url(self, ctx: AuthContext, url: str) -> None:
         try:
@@ -154,8 +168,9 @@ class WebhookEndpointService:
     async def create(self, ctx: AuthContext, p: CreateEndpointParams, guard: Guard) -> Reply:
         self._check_url(ctx, p.url)
         now = clock.now()
+        endpoint_id, secret = new_id("we"), new_secret()
         row = {
-            "id": new_id("we"),
+            "id": endpoint_id,
             "merchant_id": ctx.merchant_id,
             "livemode": ctx.livemode,
             "url": p.url,
@@ -164,7 +179,7 @@ class WebhookEndpointService:
             "metadata": jsonx.dumps(p.metadata),
             "status": "enabled",
             "disabled_reason": None,
-            "secret": new_secret(),
+            "secret": self._seal(secret, endpoint_id, ctx.merchant_id),
             "previous_secret": None,
             "previous_secret_expires_at": None,
             "failing_since": None,
@@ -174,7 +189,7 @@ class WebhookEndpointService:
         }
         async with self.db.write() as conn:
             await conn.execute(we.insert().values(**row))
-            reply = _ok(endpoint_object(row, with_secret=True))
+            reply = _ok(endpoint_object(row, secret=secret))
             await guard.finish(conn, reply.status, reply.body)
         return reply
 
@@ -221,17 +236,18 @@ class WebhookEndpointService:
 
     async def roll_secret(self, ctx: AuthContext, endpoint_id: str, p: RollSecretParams, guard: Guard) -> Reply:
         now = clock.now()
+        secret = new_secret()
         async with self.db.write() as conn:
             row = await self._get(conn, ctx, endpoint_id, lock=True)
             values = {
-                "secret": new_secret(),
+                "secret": self._seal(secret, endpoint_id, ctx.merchant_id),
                 "previous_secret": row["secret"] if p.expires_in > 0 else None,
                 "previous_secret_expires_at": now + p.expires_in if p.expires_in > 0 else None,
                 "updated": now,
             }
             await conn.execute(update(we).where(we.c.id == endpoint_id).values(**values))
             row.update(values)
-            reply = _ok(endpoint_object(row, with_secret=True))
+            reply = _ok(endpoint_object(row, secret=secret))
             await guard.finish(conn, reply.status, reply.body)
         return reply
 

@@ -2,7 +2,8 @@
 
 * ``paygate vault rotate-kek [--rewrap-only] [--batch N]``: make a new KEK version current in the configured
   provider (file or PKCS#11), then re-wrap every record's data key under it. Old versions stay available, so
-  records keep decrypting during and after the run; re-running is safe. Exit 1 if any record failed
+  records keep decrypting during and after the run; re-running is safe. Webhook signing secrets are re-sealed
+  onto the new KEK too (and any stored before sealing existed are sealed). Exit 1 if any record failed
   authentication (left untouched; investigate it).
 * ``paygate audit verify [--expected-head SEQ:HASH]``: verify the detokenization audit chain (edited, deleted,
   inserted or reordered entries, a cut tail against the stored head, or against a head pinned elsewhere).
@@ -33,6 +34,7 @@ def rotate_kek(
 ) -> None:
     """Create a new key-encrypting key and re-wrap every stored card's data key under it."""
     from paygate.db.engine import Database
+    from paygate.events.secrets import reseal_all
     from paygate.vault.service import VaultService
 
     settings = get_settings()
@@ -42,11 +44,13 @@ def rotate_kek(
         vault = VaultService(db, settings)
         try:
             report = await vault.rotate_kek(rotate=not rewrap_only, batch=batch)
+            resealed = await reseal_all(db, vault.provider, batch=batch)
         finally:
             vault.close()
             await db.dispose()
         typer.echo(f"current KEK {report.kek_id}: re-wrapped {report.rewrapped} records, refused {report.skipped}")
-        if report.skipped:
+        typer.echo(f"webhook endpoints: re-sealed {resealed.changed}, refused {resealed.refused}")
+        if report.skipped or resealed.refused:
             typer.echo("records that failed authentication were left untouched; investigate them", err=True)
             return 1
         return 0

@@ -37,7 +37,8 @@ def isolated(backend: str, tmp_path: Path) -> Iterator[tuple[str, RunningServer,
         drop_postgres(name)
 
 
-def _worker(database_url: str, key_dir: str) -> subprocess.Popen[bytes]:
+def _worker(database_url: str, key_file: str) -> subprocess.Popen[bytes]:
+    """A ``paygate worker`` process sharing the server's database and key file (secrets are sealed under it)."""
     env = {
         **os.environ,
         "PAYGATE_DATABASE_URL": database_url,
@@ -45,15 +46,16 @@ def _worker(database_url: str, key_dir: str) -> subprocess.Popen[bytes]:
         "PAYGATE_WEBHOOK_TIMEOUT_SECONDS": "0.5",  # the lease covers timeout x hops + 5 s
         "PAYGATE_WORKER_LEASE_SECONDS": "1",
         "PAYGATE_LOG_LEVEL": "warning",
-        "PAYGATE_VAULT_KEY_FILE": os.path.join(key_dir, "vault-keys.json"),
+        "PAYGATE_VAULT_KEY_FILE": key_file,
     }
     return subprocess.Popen([sys.executable, "-m", "paygate.cli", "worker"], env=env, stdout=subprocess.DEVNULL)
 
 
 def test_sigkilled_worker_mid_delivery_is_finished_by_another_after_the_lease(
-    isolated: tuple[str, RunningServer, Merchant], tmp_path: Path
+    isolated: tuple[str, RunningServer, Merchant],
 ) -> None:
-    database_url, _server, wh_merchant = isolated
+    database_url, server, wh_merchant = isolated
+    key_file = server.gateway.settings.vault_key_file
     receiver = Receiver(hold=True).start()
     first = second = None
     try:
@@ -64,12 +66,12 @@ def test_sigkilled_worker_mid_delivery_is_finished_by_another_after_the_lease(
             "/v1/payment_intents",
             {"amount": 900, "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
         )
-        first = _worker(database_url, str(tmp_path))
+        first = _worker(database_url, key_file)
         assert receiver.arrived.wait(30), "the first worker never delivered"
         first.send_signal(signal.SIGKILL)  # mid-request: the receiver is still holding the answer
         first.wait(10)
         receiver.release.set()
-        second = _worker(database_url, str(tmp_path))
+        second = _worker(database_url, key_file)
         deadline = time.monotonic() + 40
         while len(receiver.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
