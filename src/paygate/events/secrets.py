@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 
 from paygate.db.engine import Database
 from paygate.events.tables import webhook_endpoints as we
@@ -63,7 +61,7 @@ def is_current(stored: str, provider: KeyProvider) -> bool:
     return stored.startswith(SEALED_PREFIX) and _sealed(stored).kek_id == provider.current_kek_id()
 
 
-def _resealed(row: Mapping[str, Any], provider: KeyProvider) -> dict[str, str]:
+def _resealed(row: RowMapping, provider: KeyProvider) -> dict[str, str]:
     values: dict[str, str] = {}
     for column in ("secret", "previous_secret"):
         stored = row[column]
