@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygate import __version__
 from paygate.app import Gateway
+from paygate.checkout.endpoints import router as checkout_router
+from paygate.checkout.page import router as checkout_page_router
 from paygate.customers.endpoints import router as customers_router
 from paygate.events.endpoints import router as events_router
 from paygate.events.webhook_api import events_extension_router
@@ -175,6 +177,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(hooks_router)
     app.include_router(processors_router)
     app.include_router(sandbox_3ds_router)
+    app.include_router(checkout_router)
+    app.include_router(checkout_page_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

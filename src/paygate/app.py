@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from fastapi import Request
 
+from paygate.checkout.service import CheckoutService
 from paygate.connectors.client import ClientSettings, HttpConnectorClient
 from paygate.connectors.sandbox import SandboxConnector
 from paygate.customers.service import CustomerService
@@ -68,6 +69,7 @@ class Gateway:
         self.payments = PaymentService(self.db, self.router, vault=self.vault, customers=self.customers)
         self.status_sync = StatusSync(self.db, self.router)
         self.refunds = RefundService(self.db, self.router)
+        self.checkout = CheckoutService(self.db, self.payments, self.customers, settings)
         self.keys = KeyCache()
 
     def key_provider(self) -> KeyProvider:

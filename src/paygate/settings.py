@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from limits import parse as parse_rate_limit
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -80,6 +81,28 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(default=None, description="Publish every event to NATS JetStream too")
     nats_stream: str = "PAYGATE_EVENTS"
     nats_subject_prefix: str = "paygate.events"
+    checkout_grace_seconds: int = Field(
+        default=60, ge=0, le=600, description="A checkout submit is still accepted this long after expires_at"
+    )
+    # Hosted checkout page (docs/checkout.md)
+    checkout_submit_limit_per_session: str = Field(
+        default="10/minute", description="Card submits allowed per checkout session (moving window, limits syntax)"
+    )
+    checkout_submit_limit_per_ip: str = Field(
+        default="30/minute", description="Card submits allowed per client IP across all sessions (moving window)"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for limits shared by every API process (redis://host:6379/0); unset: memory"
+    )
+
+    @field_validator("checkout_submit_limit_per_session", "checkout_submit_limit_per_ip")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '10/minute': {value!r}") from exc
+        return value
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

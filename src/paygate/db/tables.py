@@ -230,3 +230,4 @@ idempotency_keys = Table(
 import paygate.events.tables, paygate.hooks.tables  # noqa: E401, E402, F401, I001  (webhook tables join the metadata)
 from paygate.vault import tables as _vault_tables  # noqa: E402,F401  (vault + customer tables on this metadata)
 from paygate.processors import tables as _processor_tables  # noqa: E402,F401  (processor accounts + routing rules)
+from paygate.checkout import tables as _checkout_tables  # noqa: E402,F401  (checkout sessions, line items, settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from paygate.checkout.job import CheckoutExpiryJob
 from paygate.events.deliveries import DeliveryJob
 from paygate.events.publishers import publisher_from_settings
 from paygate.events.relay import RelayJob
@@ -33,4 +34,5 @@ def default_jobs(gw: Gateway) -> list[Job]:
         InboundApplyJob(owner=owner, batch_size=s.worker_batch_size, lease_seconds=s.worker_lease_seconds),
         gw.status_sync,
         PruneJob(gw.db),
+        CheckoutExpiryJob(),
     ]

@@ -1,0 +1,81 @@
+"""``/v1/checkout/sessions`` (Stripe-compatible) and ``/v1/checkout/settings`` (paygate extension).
+
+POSTs run under the request's Idempotency-Key; their parameters are fully checked first, so a rejected request
+neither writes nor stores anything.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from paygate.checkout.schemas import (
+    CreateSessionParams,
+    ExpireParams,
+    LineItemListParams,
+    RetrieveParams,
+    SessionListParams,
+    SettingsParams,
+)
+from paygate.http import body_params, documented, gateway, json, query_params, run
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/checkout", tags=["Checkout"])
+
+
+@router.post("/sessions", openapi_extra=documented(CreateSessionParams), summary="Create a Checkout Session")
+async def create_session(request: Request) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    p, raw = await body_params(request, CreateSessionParams)
+    new = await gw.checkout.validate_create(ctx, p)
+    return await run(request, ctx, raw, lambda guard: gw.checkout.create(ctx, new, guard))
+
+
+@router.get("/sessions", summary="List Checkout Sessions, newest first")
+async def list_sessions(request: Request) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    return json(await gw.checkout.list_sessions(ctx, query_params(request, SessionListParams)))
+
+
+@router.get("/sessions/{session_id}", summary="Retrieve a Checkout Session")
+async def retrieve_session(request: Request, session_id: str) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    p = query_params(request, RetrieveParams)
+    return json(await gw.checkout.retrieve(ctx, session_id, p.expand))
+
+
+@router.get("/sessions/{session_id}/line_items", summary="List a Checkout Session's line items")
+async def list_line_items(request: Request, session_id: str) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    return json(await gw.checkout.list_line_items(ctx, session_id, query_params(request, LineItemListParams)))
+
+
+@router.post(
+    "/sessions/{session_id}/expire", openapi_extra=documented(ExpireParams), summary="Expire a Checkout Session"
+)
+async def expire_session(request: Request, session_id: str) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    p, raw = await body_params(request, ExpireParams)
+    return await run(request, ctx, raw, lambda guard: gw.checkout.expire(ctx, session_id, p.expand, guard))
+
+
+@router.get("/settings", summary="Retrieve the merchant's checkout settings (paygate extension)")
+async def get_settings(request: Request) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    return json(await gw.checkout.get_settings(ctx))
+
+
+@router.post("/settings", openapi_extra=documented(SettingsParams), summary="Update the merchant's checkout settings")
+async def update_settings(request: Request) -> Response:
+    gw = gateway(request)
+    ctx = await gw.authenticate(request)
+    p, raw = await body_params(request, SettingsParams)
+    expires_in, origins = gw.checkout.validate_settings(p)
+    return await run(request, ctx, raw, lambda guard: gw.checkout.update_settings(ctx, expires_in, origins, guard))
