@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 import structlog
 from hypothesis import given
@@ -203,12 +201,3 @@ def test_structlog_processor_redacts_event_kwargs_and_tracebacks() -> None:
     assert event["cvc"] == REDACTED
     assert event["body"] == {"card": {"number": REDACTED}}
     assert "424242******4242" in str(event["exception"])
-
-
-def test_redaction_of_ordinary_log_lines_is_fast() -> None:
-    line = "request completed method=POST path=/v1/payment_intents status=200 duration_ms=12 request_id=req_abc"
-    start = time.perf_counter()
-    for _ in range(20_000):
-        redact_text(line)
-    per_call = (time.perf_counter() - start) / 20_000
-    assert per_call < 20e-6  # generous bound; typically ~1 microsecond
