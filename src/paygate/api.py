@@ -27,7 +27,9 @@ from paygate.events.webhook_api import events_extension_router
 from paygate.events.webhook_api import router as webhook_endpoints_router
 from paygate.hooks.endpoints import router as hooks_router
 from paygate.http import DOCUMENTED_MODELS, json
+from paygate.kit import timing
 from paygate.kit.errors import ApiError, ApiFailure, InvalidRequest
+from paygate.kit.gctune import tune_for_serving
 from paygate.kit.ids import new_id
 from paygate.kit.redaction import redact_text
 from paygate.payments.authentication import router as sandbox_3ds_router
@@ -42,10 +44,11 @@ log = structlog.get_logger("paygate.api")
 
 
 class RequestContextMiddleware:
-    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): assigns ``req_…`` ids, sets the ``Request-Id``
-    response header, binds the id into log context, writes one access-log line per request, and turns any
-    unexpected exception into Stripe's 500 ``api_error`` envelope (logged once, redacted) instead of letting it
-    reach the server, which would drop the connection."""
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): assigns ``req_…`` ids, sets the ``Request-Id`` and
+    ``Server-Timing`` (time waiting on processors, :mod:`paygate.kit.timing`) response headers, binds the id into
+    log context, writes one access-log line per request, and turns any unexpected exception into Stripe's 500
+    ``api_error`` envelope (logged once, redacted) instead of letting it reach the server, which would drop the
+    connection."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
@@ -60,13 +63,18 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        processor_ms, timing_token = timing.start_request()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (b"request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"request-id", request_id.encode()),
+                    timing.header(processor_ms),
+                ]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -100,6 +108,7 @@ class RequestContextMiddleware:
                     ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+            timing.end_request(timing_token)
 
 
 def _error_response(exc: ApiError) -> Response:
@@ -116,6 +125,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tune_for_serving(gateway.settings.gc_gen0_threshold)  # p99: no long GC pauses (paygate.kit.gctune)
         yield
 
     app = FastAPI(

@@ -45,6 +45,7 @@ class Gateway:
                 connect_timeout=settings.processor_connect_timeout,
                 read_timeout=settings.processor_timeout,
                 max_attempts=settings.processor_max_attempts,
+                aiohttp=settings.processor_aiohttp,
             )
         )
         self.router = Router(
@@ -101,12 +102,12 @@ class Gateway:
                 "You did not provide an API key. You need to provide your API key in the Authorization header, "
                 "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
             )
-        key_hash = merchant_repo.hash_key(key)
-        ctx = self.keys.get(key_hash)
-        if ctx is None:
+
+        async def load() -> AuthContext:
             async with self.db.read() as conn:
-                ctx = await resolve_key(conn, key)
-            self.keys.put(key_hash, ctx)
+                return await resolve_key(conn, key)
+
+        ctx = await self.keys.resolve(merchant_repo.hash_key(key), load)
         if secret_required and ctx.key_kind != "secret":
             raise PermissionDenied(
                 "This API call cannot be made with a publishable API key. Please use a secret API key.",

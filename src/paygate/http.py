@@ -58,9 +58,15 @@ def reply(r: Reply) -> Response:
 
 
 async def run(
-    request: Request, ctx: AuthContext, raw: dict[str, Any], handler: Callable[[Guard], Awaitable[Reply]]
+    request: Request,
+    ctx: AuthContext,
+    raw: dict[str, Any],
+    handler: Callable[[Guard], Awaitable[Reply]],
+    *,
+    claim_with_first_write: bool = False,
 ) -> Response:
-    """Execute a POST handler under the request's Idempotency-Key (if any)."""
+    """Execute a POST handler under the request's Idempotency-Key (if any). ``claim_with_first_write``: see
+    :func:`paygate.idempotency.service.run_idempotent` (only for handlers that meet its contract)."""
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 255:
         raise InvalidRequest("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
@@ -68,7 +74,14 @@ async def run(
     if key is not None:  # the stored fingerprint must never be derivable from a card number or CVC
         raw = idempotency_view(raw, gw.vault.secret)
     result = await run_idempotent(
-        gw.db, ctx, key=key, method=request.method, path=request.url.path, params=raw, handler=handler
+        gw.db,
+        ctx,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        params=raw,
+        handler=handler,
+        claim_with_first_write=claim_with_first_write,
     )
     return reply(result)
 

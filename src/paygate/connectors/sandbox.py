@@ -22,7 +22,10 @@ Contract (identical outcomes to the HTTP simulator, from :mod:`paygate.connector
   ``amount_too_large``); refunds answer ``RefundStatus.FAILED`` with ``failure_reason``.
 * Unknown reference / unknown idempotency key: ``status=FAILED, error_code="resource_missing"`` — the
   processor has no record, so nothing was charged.
-* ``operations`` lists every accepted operation in order (what the simulator's ``/_sim/operations`` shows).
+* ``operations`` lists accepted operations in order (what the simulator's ``/_sim/operations`` shows), the most
+  recent ``max_operations`` of them (older ones are dropped in batches).
+* Memory is bounded: the most recent ``retain_payments`` payments are kept with their stored results; an older
+  payment is forgotten (a capture, refund or sync of it answers ``resource_missing``, as for an unknown one).
 * ``requires_action`` payments wait for :meth:`complete_action` (the 3-D Secure challenge outcome).
 
 State changes happen without awaiting, so asyncio tasks cannot interleave inside one operation; a
@@ -88,6 +91,7 @@ class _Payment:
     amount_refunded: int = 0
     fault: testcards.Fault | None = None
     refunds: list[str] = field(default_factory=list)
+    result_keys: list[tuple[str, str]] = field(default_factory=list)  # stored results to forget with it
 
 
 def _missing(message: str) -> PaymentResult:
@@ -104,9 +108,15 @@ class SandboxConnector:
         *,
         slow_seconds: float = 0.0,
         action_url_template: str = "https://sandbox.paygate.test/3ds/{reference}",
+        retain_payments: int = 20_000,
+        max_operations: int = 10_000,
     ) -> None:
+        if retain_payments < 1 or max_operations < 1:
+            raise ValueError("retain_payments and max_operations must be positive")
         self.slow_seconds = slow_seconds
         self.action_url_template = action_url_template
+        self.retain_payments = retain_payments
+        self.max_operations = max_operations
         self.operations: list[SandboxOperation] = []
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], PaymentResult | RefundResult] = {}
@@ -117,6 +127,25 @@ class SandboxConnector:
     # ------------------------------------------------------------------ helpers
     def _record(self, kind: str, key: str, ref: str, amount: int, currency: str, outcome: str) -> None:
         self.operations.append(SandboxOperation(kind, key, ref, amount, currency, outcome, time.time()))
+        if len(self.operations) > self.max_operations:  # drop the oldest quarter at once: amortized O(1)
+            del self.operations[: len(self.operations) - self.max_operations * 3 // 4]
+
+    def _store(self, p: _Payment, kind: str, key: str, result: PaymentResult | RefundResult) -> None:
+        self._results[(kind, key)] = result
+        p.result_keys.append((kind, key))
+
+    def _remember(self, p: _Payment) -> None:
+        """Keep ``p``; forget the oldest payment (and what hangs off it) beyond ``retain_payments``."""
+        self._payments[p.reference] = p
+        self._by_key[p.idempotency_key] = p.reference
+        while len(self._payments) > self.retain_payments:
+            old = self._payments.pop(next(iter(self._payments)))
+            if self._by_key.get(old.idempotency_key) == old.reference:
+                del self._by_key[old.idempotency_key]
+            for result_key in old.result_keys:
+                self._results.pop(result_key, None)
+            for refund in old.refunds:
+                self._refund_amounts.pop(refund, None)
 
     def _result(self, p: _Payment, *, error_code: str | None = None, message: str | None = None) -> PaymentResult:
         card = p.card
@@ -176,10 +205,9 @@ class SandboxConnector:
                 p.amount_authorized = req.amount
             if status is PaymentStatus.CAPTURED:
                 p.amount_captured = req.amount
-            self._payments[ref] = p
-            self._by_key[req.idempotency_key] = ref
+            self._remember(p)
             result = self._result(p)
-            self._results[("authorize", req.idempotency_key)] = result
+            self._store(p, "authorize", req.idempotency_key, result)
             self._record("authorize", req.idempotency_key, ref, req.amount, req.currency, status.value)
             if p.fault in (testcards.Fault.TIMEOUT, testcards.Fault.DROP_RESPONSE):
                 raise OutcomeUnknown("sandbox: response lost (fault card)")
@@ -208,7 +236,7 @@ class SandboxConnector:
                     message="The customer failed authentication.",
                     raw_status="failed",
                 )
-            self._results[("authorize", p.idempotency_key)] = result
+            self._store(p, "authorize", p.idempotency_key, result)
             self._record("complete_action", p.idempotency_key, p.reference, p.amount, p.currency, p.status)
             return result
 
@@ -227,7 +255,7 @@ class SandboxConnector:
             p.status = PaymentStatus.CAPTURED
             p.amount_captured = req.amount
             result = self._result(p)
-            self._results[("capture", req.idempotency_key)] = result
+            self._store(p, "capture", req.idempotency_key, result)
             self._record("capture", req.idempotency_key, p.reference, req.amount, p.currency, p.status)
             return result
 
@@ -243,7 +271,7 @@ class SandboxConnector:
                 return self._result(p, error_code="payment_intent_unexpected_state")
             p.status = PaymentStatus.VOIDED
             result = self._result(p)
-            self._results[("void", req.idempotency_key)] = result
+            self._store(p, "void", req.idempotency_key, result)
             self._record("void", req.idempotency_key, p.reference, p.amount_authorized, p.currency, p.status)
             return result
 
@@ -264,7 +292,7 @@ class SandboxConnector:
             p.refunds.append(ref)
             self._refund_amounts[ref] = (p.reference, req.amount)
             result = RefundResult(status=RefundStatus.SUCCEEDED, processor_reference=ref, raw_status="succeeded")
-            self._results[("refund", req.idempotency_key)] = result
+            self._store(p, "refund", req.idempotency_key, result)
             self._record("refund", req.idempotency_key, ref, req.amount, p.currency, "succeeded")
             return result
 

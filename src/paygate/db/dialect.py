@@ -8,23 +8,43 @@ from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["insert_ignore", "locked"]
+from paygate.db.prepared import Prepared
+
+__all__ = ["insert_ignore", "insert_returning_id", "locked"]
+
+_IGNORE: dict[tuple[str, str], Prepared] = {}  # (dialect, table) -> INSERT … ON CONFLICT DO NOTHING RETURNING pk
+
+
+def _insert_ignore_stmt(conn: AsyncConnection, table: Table) -> Prepared:
+    key = (conn.dialect.name, table.name)
+    stmt = _IGNORE.get(key)
+    if stmt is None:
+        mod: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+        pk = next(iter(table.primary_key.columns))
+        stmt = _IGNORE[key] = Prepared(mod.insert(table).on_conflict_do_nothing().returning(pk))
+    return stmt
+
+
+async def insert_returning_id(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING <primary key>``: the new row's key, or ``None`` when a row
+    with the same unique key already existed (nothing inserted).
+
+    On PostgreSQL a concurrent insert of the same unique key blocks until the other transaction ends, then
+    does nothing: exactly one caller gets a key.
+    """
+    # RETURNING, not rowcount: psycopg's async cursor reports no rowcount for a DO NOTHING insert.
+    return await _insert_ignore_stmt(conn, table).scalar(conn, values)
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
-    """``INSERT … ON CONFLICT DO NOTHING``; returns True when this call inserted the row.
-
-    On PostgreSQL a concurrent insert of the same unique key blocks until the other transaction ends, then
-    does nothing: exactly one caller sees True.
-    """
-    mod: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    pk = next(iter(table.primary_key.columns))
-    stmt = mod.insert(table).values(**values).on_conflict_do_nothing().returning(pk)
-    # RETURNING, not rowcount: psycopg's async cursor reports no rowcount for a DO NOTHING insert.
-    return (await conn.execute(stmt)).first() is not None
+    """``INSERT … ON CONFLICT DO NOTHING``; returns True when this call inserted the row (see
+    :func:`insert_returning_id`)."""
+    return await insert_returning_id(conn, table, values) is not None
 
 
-def locked(stmt: Select[Any], conn: AsyncConnection) -> Select[Any]:
-    """Add ``FOR UPDATE`` on PostgreSQL. SQLite needs none: write transactions hold the database write lock
-    from ``BEGIN IMMEDIATE`` on."""
-    return stmt.with_for_update() if conn.dialect.name == "postgresql" else stmt
+def locked(stmt: Select[Any], conn: AsyncConnection, for_update: Select[Any] | None = None) -> Select[Any]:
+    """Add ``FOR UPDATE`` on PostgreSQL (``for_update``: the same statement with it, prebuilt). SQLite needs
+    none: write transactions hold the database write lock from ``BEGIN IMMEDIATE`` on."""
+    if conn.dialect.name != "postgresql":
+        return stmt
+    return for_update if for_update is not None else stmt.with_for_update()

@@ -3,26 +3,44 @@
 Only entry points (a request handler, a worker task, a CLI command) open transactions, through
 :meth:`Database.write` and :meth:`Database.read`; services receive the open connection and never commit.
 
-SQLite: WAL journal, ``busy_timeout``, foreign keys on. Write transactions start with ``BEGIN IMMEDIATE`` so the
-database-wide write lock is taken up front; a deferred transaction that later tries to upgrade can fail with
-"database is locked" regardless of the busy timeout. Reads use a separate engine with plain deferred ``BEGIN``
-so they never wait for writers (WAL snapshot isolation).
+SQLite: WAL journal, ``busy_timeout``, foreign keys on. Writes go through :class:`paygate.db.sqlite.SqliteWriter`:
+one connection, transactions queued in order in the process and grouped into one ``BEGIN IMMEDIATE`` … ``COMMIT``
+(group commit, each transaction in its own savepoint); ``write()`` returns only once its group is durably
+committed. Reads use a separate engine with plain deferred ``BEGIN`` so they never wait for writers (WAL snapshot
+isolation).
 
 PostgreSQL (psycopg 3, async): READ COMMITTED; writers lock the rows they change with ``SELECT … FOR UPDATE``
-(``Database.for_update`` is true) and rely on conditional updates and constraints for the invariants.
+(``Database.for_update`` is true) and rely on conditional updates and constraints for the invariants. Hot-path
+writes (:class:`paygate.db.prepared.Prepared`) are pipelined: queued in the transaction and sent with the next
+read or the ``COMMIT`` in one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["Database", "async_url", "sync_url"]
+from paygate.db.prepared import flush_before_sqlalchemy, pipelined_writes
+from paygate.db.sqlite import SqliteWriter, apply_pragmas
+
+__all__ = ["Database", "after_commit", "async_url", "sync_url"]
+
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("paygate_after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the enclosing :meth:`Database.write` transaction has committed; never if it rolls
+    back. Raises ``RuntimeError`` outside a write transaction."""
+    hooks = _AFTER_COMMIT.get()
+    if hooks is None:
+        raise RuntimeError("after_commit() needs an open Database.write() transaction")
+    hooks.append(callback)
 
 
 def async_url(url: str) -> str:
@@ -43,15 +61,6 @@ def sync_url(url: str) -> str:
     return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute(f"PRAGMA synchronous={synchronous}")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
 class Database:
     """Owns the engines. ``async with db.write() as conn`` is one write transaction (committed on success,
     rolled back on any exception); ``db.read()`` is a read-only snapshot."""
@@ -60,37 +69,55 @@ class Database:
         self.url = async_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self.for_update = not self.is_sqlite
+        self._sqlite_writer: SqliteWriter | None = None
         if self.is_sqlite:
-            self._writer = self._sqlite_engine(immediate=True, pool_size=pool_size, sync=sqlite_synchronous, echo=echo)
-            self._reader = self._sqlite_engine(immediate=False, pool_size=pool_size, sync=sqlite_synchronous, echo=echo)
+            self._sqlite_writer = SqliteWriter(self.url, synchronous=sqlite_synchronous, echo=echo)
+            self._writer = self._sqlite_writer.engine
+            self._reader = self._sqlite_engine(pool_size=pool_size, sync=sqlite_synchronous, echo=echo)
         else:
             self._writer = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, echo=echo
             )
+            flush_before_sqlalchemy(self._writer)
             self._reader = self._writer
 
-    def _sqlite_engine(self, *, immediate: bool, pool_size: int, sync: str, echo: bool) -> AsyncEngine:
+    def _sqlite_engine(self, *, pool_size: int, sync: str, echo: bool) -> AsyncEngine:
         engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=0, echo=echo)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
-            _sqlite_pragmas(dbapi_conn, sync)
+            apply_pragmas(dbapi_conn, sync)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            conn.exec_driver_sql("BEGIN")
 
         return engine
 
     @property
     def engine(self) -> AsyncEngine:
+        """The write engine. On SQLite its one connection belongs to the group-commit writer: open transactions
+        with :meth:`write` / :meth:`read`, never with ``engine.connect()``."""
         return self._writer
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writer.begin() as conn:
-            yield conn
+        """One write transaction: committed (durably) when the block exits normally, rolled back on an exception.
+        Callbacks registered with :func:`after_commit` in the block run after the commit."""
+        hooks: list[Callable[[], None]] = []
+        token = _AFTER_COMMIT.set(hooks)
+        try:
+            if self._sqlite_writer is not None:
+                async with self._sqlite_writer.transaction() as conn:
+                    yield conn
+            else:
+                async with self._writer.begin() as conn, pipelined_writes(conn):
+                    yield conn
+        finally:
+            _AFTER_COMMIT.reset(token)
+        for hook in hooks:
+            hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -99,6 +126,8 @@ class Database:
             await conn.rollback()
 
     async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.close()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from paygate.db.prepared import Prepared
 from paygate.db.tables import events
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
@@ -19,6 +20,8 @@ from paygate.kit.ids import new_id
 from paygate.merchants.context import AuthContext
 
 __all__ = ["emit", "emit_many"]
+
+_INSERT = Prepared(insert(events))  # compiled once, sent straight to the driver (paygate.db.prepared)
 
 
 def _row(
@@ -49,7 +52,7 @@ async def emit(
 ) -> str:
     """Insert one event in the caller's transaction; returns its id."""
     row = _row(ctx, type_, obj, previous, clock.now())
-    await conn.execute(insert(events).values(**row))
+    await _INSERT.execute(conn, row)
     return str(row["id"])
 
 
@@ -58,4 +61,4 @@ async def emit_many(conn: AsyncConnection, ctx: AuthContext, items: list[tuple[s
     if not items:
         return
     now = clock.now()
-    await conn.execute(insert(events), [_row(ctx, t, o, None, now) for t, o in items])
+    await _INSERT.execute_many(conn, [_row(ctx, t, o, None, now) for t, o in items])

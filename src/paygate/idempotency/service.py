@@ -14,6 +14,17 @@ Contract of :func:`run_idempotent`:
   the next request with the same key resumes from it (re-asking the processor with the same deterministic
   idempotency key) instead of executing again. Without a checkpoint, nothing was committed, so the key is simply
   released.
+* Claim in the first write (``claim_with_first_write=True``, the payment hot path): instead of a transaction of
+  its own before the handler runs, the claim is the first :meth:`Guard.checkpoint` / :meth:`Guard.finish`,
+  written in the handler's own first write transaction — one transaction per call fewer. Only for handlers
+  whose first committed write calls one of them and that call nothing external before it commits (so a
+  handler running for a key another request holds changes nothing). If the key turns out to be taken, that
+  transaction rolls back (:class:`KeyTaken`) and the request is answered as one arriving second is: replay,
+  409, 400 or resumption; so is one that fails as not stored (``lock_timeout`` …) before claiming, since the
+  lock may be held by the request holding its key. An error raised before the claim is stored by claiming the
+  key with it. Until the
+  claiming transaction is known to have committed (:func:`paygate.db.engine.after_commit`), the row is never
+  touched by id; if that is never learnt, the 120 s lease frees the key, as after a crash.
 """
 
 from __future__ import annotations
@@ -23,22 +34,46 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paygate.db.dialect import insert_ignore, locked
-from paygate.db.engine import Database
+from paygate.db.dialect import insert_returning_id
+from paygate.db.engine import Database, after_commit
+from paygate.db.prepared import Prepared
 from paygate.db.tables import idempotency_keys as ik
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.errors import ApiError, IdempotencyInUse, IdempotencyMismatch, LockTimeout, RateLimited
 from paygate.merchants.context import AuthContext
 
-__all__ = ["LOCK_SECONDS", "RETENTION_SECONDS", "Guard", "PruneJob", "Reply", "error_reply", "prune", "run_idempotent"]
+__all__ = [
+    "LOCK_SECONDS",
+    "RETENTION_SECONDS",
+    "Guard",
+    "KeyTaken",
+    "PruneJob",
+    "Reply",
+    "error_reply",
+    "prune",
+    "run_idempotent",
+]
 
 LOCK_SECONDS = 120  # longer than the slowest processor call (connector timeouts are well below this)
 RETENTION_SECONDS = 24 * 3600
 _NOT_STORED = (LockTimeout, RateLimited, IdempotencyInUse)
+
+# Compiled once, sent straight to the driver (paygate.db.prepared).
+_SET_RECOVERY = Prepared(update(ik).where(ik.c.id == bindparam("_id")).values(recovery=bindparam("_recovery")))
+_SET_FINISHED = Prepared(
+    update(ik)
+    .where(ik.c.id == bindparam("_id"))
+    .values(state="finished", response_status=bindparam("_status"), response_body=bindparam("_body"))
+)
+_key_row = select(ik).where(
+    ik.c.merchant_id == bindparam("_merchant"), ik.c.livemode == bindparam("_livemode"), ik.c.key == bindparam("_key")
+)
+_GET_KEY = Prepared(_key_row)
+_GET_KEY_LOCKED = Prepared(_key_row.with_for_update())
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,30 +83,57 @@ class Reply:
     replayed: bool = False
 
 
-class Guard:
-    """Handed to a handler. ``recovery`` is the checkpoint of an earlier execution that did not finish."""
+class KeyTaken(Exception):
+    """A deferred claim found its key taken; raised inside the handler's transaction, which rolls back."""
 
-    def __init__(self, row_id: int | None, recovery: dict[str, Any] | None) -> None:
+
+class Guard:
+    """Handed to a handler. ``recovery`` is the checkpoint of an earlier execution that did not finish.
+
+    With ``claim`` (the row values of a deferred claim), the first :meth:`checkpoint` / :meth:`finish` inserts the
+    key instead of updating it; ``claim_pending`` stays true until that transaction is known to have committed."""
+
+    def __init__(self, row_id: int | None, recovery: dict[str, Any] | None, *, claim: dict[str, Any] | None = None):
         self.row_id = row_id
         self.recovery = recovery
         self.finished = False
         self.checkpointed = recovery is not None
+        self.claim_values = claim  # the key row of a deferred claim (kept: an error may claim it later)
+        self._claim = claim  # not written yet
+        self.claim_pending = False
+
+    @property
+    def claimed(self) -> bool:
+        """The key row exists and belongs to this execution (committed)."""
+        return self.row_id is not None and not self.claim_pending
 
     async def checkpoint(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
         """Record what this execution is about to do externally, inside the caller's transaction."""
-        if self.row_id is not None:
-            await conn.execute(update(ik).where(ik.c.id == self.row_id).values(recovery=jsonx.dumps(data)))
+        if self._claim is not None:
+            await self._claim_in(conn, recovery=jsonx.dumps(data))
+        elif self.row_id is not None:
+            await _SET_RECOVERY.execute(conn, {"_id": self.row_id, "_recovery": jsonx.dumps(data)})
         self.checkpointed = True
 
     async def finish(self, conn: AsyncConnection, status: int, body: bytes) -> None:
         """Store the response inside the caller's transaction (atomic with the state change)."""
-        if self.row_id is not None:
-            await conn.execute(
-                update(ik)
-                .where(ik.c.id == self.row_id)
-                .values(state="finished", response_status=status, response_body=body.decode())
-            )
+        if self._claim is not None:
+            await self._claim_in(conn, state="finished", response_status=status, response_body=body.decode())
+        elif self.row_id is not None:
+            await _SET_FINISHED.execute(conn, {"_id": self.row_id, "_status": status, "_body": body.decode()})
         self.finished = True
+
+    async def _claim_in(self, conn: AsyncConnection, **values: Any) -> None:
+        assert self._claim is not None
+        row_id = await insert_returning_id(conn, ik, {**self._claim, **values})
+        if row_id is None:
+            raise KeyTaken()
+        self._claim = None
+        self.row_id, self.claim_pending = row_id, True
+        after_commit(self._committed)
+
+    def _committed(self) -> None:
+        self.claim_pending = False
 
 
 Handler = Callable[[Guard], Awaitable[Reply]]
@@ -82,27 +144,31 @@ def error_reply(exc: ApiError) -> Reply:
     return Reply(exc.status, orjson.dumps(exc.to_body()))
 
 
+def _key_values(ctx: AuthContext, key: str, method: str, path: str, params_hash: str, now: int) -> dict[str, Any]:
+    return {
+        "merchant_id": ctx.merchant_id,
+        "livemode": ctx.livemode,
+        "key": key,
+        "method": method,
+        "path": path,
+        "params_hash": params_hash,
+        "state": "started",
+        "locked_until": now + LOCK_SECONDS,
+        "created": now,
+    }
+
+
 async def _claim(
     db: Database, ctx: AuthContext, key: str, method: str, path: str, params_hash: str
 ) -> tuple[Guard | None, Reply | None]:
     now = clock.now()
     async with db.write() as conn:
-        values = {
-            "merchant_id": ctx.merchant_id,
-            "livemode": ctx.livemode,
-            "key": key,
-            "method": method,
-            "path": path,
-            "params_hash": params_hash,
-            "state": "started",
-            "locked_until": now + LOCK_SECONDS,
-            "created": now,
-        }
-        inserted = await insert_ignore(conn, ik, values)
-        stmt = select(ik).where(ik.c.merchant_id == ctx.merchant_id, ik.c.livemode == ctx.livemode, ik.c.key == key)
-        row = (await conn.execute(locked(stmt, conn))).mappings().one()
-        if inserted:
-            return Guard(row["id"], None), None
+        row_id = await insert_returning_id(conn, ik, _key_values(ctx, key, method, path, params_hash, now))
+        if row_id is not None:
+            return Guard(row_id, None), None
+        params = {"_merchant": ctx.merchant_id, "_livemode": ctx.livemode, "_key": key}
+        row = await (_GET_KEY_LOCKED if db.for_update else _GET_KEY).fetch_one(conn, params)
+        assert row is not None  # the insert conflicted with it, and keys are never deleted while started
         if row["method"] != method or row["path"] != path or row["params_hash"] != params_hash:
             raise IdempotencyMismatch(key)
         if row["state"] == "finished":
@@ -127,23 +193,9 @@ async def _store(db: Database, guard: Guard, reply: Reply) -> None:
         await guard.finish(conn, reply.status, reply.body)
 
 
-async def run_idempotent(
-    db: Database,
-    ctx: AuthContext,
-    *,
-    key: str | None,
-    method: str,
-    path: str,
-    params: dict[str, Any],
-    handler: Handler,
+async def _run_claimed(
+    db: Database, ctx: AuthContext, key: str, method: str, path: str, params_hash: str, handler: Handler
 ) -> Reply:
-    """Run ``handler`` at most once per idempotency key; see the module docstring for the full contract."""
-    if key is None:
-        try:
-            return await handler(Guard(None, None))
-        except ApiError as exc:
-            return error_reply(exc)
-    params_hash = jsonx.canonical_hash({"params": params})
     guard, replay = await _claim(db, ctx, key, method, path, params_hash)
     if replay is not None:
         return replay
@@ -166,6 +218,77 @@ async def run_idempotent(
     if not guard.finished:
         await _store(db, guard, reply)
     return reply
+
+
+async def _run_deferred(db: Database, guard: Guard, handler: Handler) -> Reply | None:
+    """Run ``handler`` claiming the key in its first write (module docstring); ``None`` when the key proved
+    taken, so the caller answers as the classic path does."""
+    try:
+        reply = await handler(guard)
+    except KeyTaken:
+        return None
+    except _NOT_STORED as exc:
+        if not guard.claimed:  # maybe busy because of a request holding this key: ask the key first (409 …)
+            return None
+        if not guard.finished:
+            await _release(db, guard)
+        return error_reply(exc)
+    except ApiError as exc:
+        reply = error_reply(exc)
+        if guard.claimed:
+            if not guard.finished:
+                await _store(db, guard, reply)
+            return reply
+        return reply if await _claim_finished(db, guard, reply) else None
+    except BaseException:
+        if guard.claimed and not guard.finished:
+            await _release(db, guard)
+        raise
+    if guard.claimed:
+        if not guard.finished:
+            await _store(db, guard, reply)
+        return reply
+    if guard.claim_pending:  # committed or not, unknown: the lease settles it (never reached by our handlers)
+        return reply
+    return reply if await _claim_finished(db, guard, reply) else None
+
+
+async def _claim_finished(db: Database, guard: Guard, reply: Reply) -> bool:
+    """Claim the key with its response in one transaction (a handler that ended before claiming)."""
+    assert guard.claim_values is not None
+    fresh = Guard(None, None, claim=guard.claim_values)
+    try:
+        async with db.write() as conn:
+            await fresh.finish(conn, reply.status, reply.body)
+    except KeyTaken:
+        return False
+    return True
+
+
+async def run_idempotent(
+    db: Database,
+    ctx: AuthContext,
+    *,
+    key: str | None,
+    method: str,
+    path: str,
+    params: dict[str, Any],
+    handler: Handler,
+    claim_with_first_write: bool = False,
+) -> Reply:
+    """Run ``handler`` at most once per idempotency key; see the module docstring for the full contract."""
+    if key is None:
+        try:
+            return await handler(Guard(None, None))
+        except ApiError as exc:
+            return error_reply(exc)
+    params_hash = jsonx.canonical_hash({"params": params})
+    if claim_with_first_write:
+        claim = _key_values(ctx, key, method, path, params_hash, clock.now())
+        reply = await _run_deferred(db, Guard(None, None, claim=claim), handler)
+        if reply is not None:
+            return reply
+    return await _run_claimed(db, ctx, key, method, path, params_hash, handler)
 
 
 class PruneJob:

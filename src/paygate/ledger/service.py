@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from paygate.db.prepared import Prepared
 from paygate.db.tables import ledger_journals, ledger_postings, payment_intents
 from paygate.kit.clock import clock
 from paygate.kit.ids import new_id
@@ -20,6 +21,10 @@ from paygate.ledger import accounts
 from paygate.merchants.context import AuthContext
 
 __all__ = ["VerifyReport", "post", "post_capture", "post_refund", "verify"]
+
+# Compiled once, sent straight to the driver (paygate.db.prepared).
+_INSERT_JOURNAL = Prepared(insert(ledger_journals))
+_INSERT_POSTINGS = Prepared(insert(ledger_postings))
 
 
 async def post(
@@ -36,20 +41,21 @@ async def post(
     if sum(amount for _, amount in postings) != 0:
         raise ValueError(f"unbalanced journal {kind}/{ref_id}")
     jid = new_id("jr")
-    await conn.execute(
-        insert(ledger_journals).values(
-            id=jid,
-            merchant_id=ctx.merchant_id,
-            livemode=ctx.livemode,
-            kind=kind,
-            payment_intent=payment_intent,
-            ref_id=ref_id,
-            currency=currency,
-            created=clock.now(),
-        )
+    await _INSERT_JOURNAL.execute(
+        conn,
+        {
+            "id": jid,
+            "merchant_id": ctx.merchant_id,
+            "livemode": ctx.livemode,
+            "kind": kind,
+            "payment_intent": payment_intent,
+            "ref_id": ref_id,
+            "currency": currency,
+            "created": clock.now(),
+        },
     )
-    await conn.execute(
-        insert(ledger_postings),
+    await _INSERT_POSTINGS.execute_many(
+        conn,
         [{"journal_id": jid, "account": acct, "amount": amount, "currency": currency} for acct, amount in postings],
     )
     return jid

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -68,6 +70,7 @@ class KeyCache:
 
     def __init__(self, maxsize: int = 10_000, ttl: float = 30.0) -> None:
         self._data: OrderedDict[str, tuple[float, AuthContext]] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[AuthContext]] = {}
         self.maxsize = maxsize
         self.ttl = ttl
 
@@ -85,6 +88,25 @@ class KeyCache:
         self._data.move_to_end(key_hash)
         while len(self._data) > self.maxsize:
             self._data.popitem(last=False)
+
+    async def resolve(self, key_hash: str, load: Callable[[], Awaitable[AuthContext]]) -> AuthContext:
+        """The cached context, or ``load()``'s; concurrent misses of one key share a single load (when an entry
+        expired under load, every request in flight used to run its own query at once). A failed load (an
+        invalid key) is not cached: the next request loads again."""
+        ctx = self.get(key_hash)
+        if ctx is not None:
+            return ctx
+        loading = self._loading.get(key_hash)
+        if loading is None:  # a task of its own: a cancelled request does not cancel the others' load
+            loading = self._loading[key_hash] = asyncio.ensure_future(load())
+            loading.add_done_callback(lambda done: self._loaded(key_hash, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key_hash: str, done: asyncio.Future[AuthContext]) -> None:
+        if self._loading.get(key_hash) is done:
+            del self._loading[key_hash]
+        if not done.cancelled() and done.exception() is None:
+            self.put(key_hash, done.result())
 
 
 def _redact(key: str) -> str:

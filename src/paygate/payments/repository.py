@@ -1,14 +1,22 @@
 """PaymentIntent and attempt rows (SQLAlchemy Core). Every read is scoped to the caller's merchant and mode:
-another merchant's id is indistinguishable from a missing one (404, never 403)."""
+another merchant's id is indistinguishable from a missing one (404, never 403).
+
+The statements are built once, at import, with bound parameters, and run through
+:class:`paygate.db.prepared.Prepared` with a parameter dict: building a statement per call
+(``insert(t).values(**row)``) made SQLAlchemy construct a bind parameter and a cache key for every value each
+time, and executing it through SQLAlchemy cost several times the driver's own work (docs/performance.md). An
+``UPDATE`` takes its ``SET`` columns from the keys of the parameter dict.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
 
-from paygate.db.dialect import locked
+from paygate.db.prepared import Prepared, fetch_two
 from paygate.db.tables import payment_attempts as pa
 from paygate.db.tables import payment_intents as pi
 from paygate.kit.errors import ResourceMissing
@@ -17,44 +25,90 @@ from paygate.merchants.context import AuthContext
 __all__ = [
     "get_attempt",
     "get_intent",
+    "get_intent_and_attempt",
     "insert_attempt",
     "insert_intent",
     "update_attempt",
     "update_intent",
 ]
 
+_INSERT_INTENT = Prepared(insert(pi))
+_INSERT_ATTEMPT = Prepared(insert(pa))
+_UPDATE_INTENT = Prepared(update(pi).where(pi.c.id == bindparam("_id")))
+_UPDATE_ATTEMPT = Prepared(update(pa).where(pa.c.id == bindparam("_id")))
+_intent_by_id = select(pi).where(
+    pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
+)
+_GET_INTENT = Prepared(_intent_by_id)
+_GET_INTENT_LOCKED = Prepared(_intent_by_id.with_for_update())
+_attempt_by_id = select(pa).where(pa.c.id == bindparam("_id"))
+_GET_ATTEMPT = Prepared(_attempt_by_id)
+_GET_ATTEMPT_LOCKED = Prepared(_attempt_by_id.with_for_update())
+
+
+def _for_update(conn: AsyncConnection, lock: bool) -> bool:
+    """Row locks exist on PostgreSQL only; a SQLite write transaction already holds the database write lock."""
+    return lock and conn.dialect.name == "postgresql"
+
+
+def _has_expressions(values: dict[str, Any]) -> bool:
+    return any(isinstance(v, ClauseElement) for v in values.values())
+
 
 async def insert_intent(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(pi).values(**row))
+    await _INSERT_INTENT.execute(conn, row)
 
 
 async def get_intent(
     conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, lock: bool = False, param: str = "intent"
 ) -> dict[str, Any]:
     """The intent, or ``ResourceMissing``. ``lock=True`` takes a row lock (PostgreSQL) inside a write txn."""
-    stmt = select(pi).where(pi.c.id == intent_id, pi.c.merchant_id == ctx.merchant_id, pi.c.livemode == ctx.livemode)
-    row = (await conn.execute(locked(stmt, conn) if lock else stmt)).mappings().first()
+    stmt = _GET_INTENT_LOCKED if _for_update(conn, lock) else _GET_INTENT
+    row = await stmt.fetch_one(conn, {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode})
     if row is None:
         raise ResourceMissing("payment_intent", intent_id, param=param)
-    return dict(row)
+    return row
+
+
+async def get_intent_and_attempt(
+    conn: AsyncConnection, ctx: AuthContext, intent_id: str, attempt_id: str, *, lock: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """:func:`get_intent` then :func:`get_attempt` (same order, same locks), in one round trip on PostgreSQL."""
+    pg = _for_update(conn, lock)
+    intent, attempt = await fetch_two(
+        conn,
+        (
+            _GET_INTENT_LOCKED if pg else _GET_INTENT,
+            {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode},
+        ),
+        (_GET_ATTEMPT_LOCKED if pg else _GET_ATTEMPT, {"_id": attempt_id}),
+    )
+    if intent is None:
+        raise ResourceMissing("payment_intent", intent_id, param="intent")
+    return intent, attempt
 
 
 async def update_intent(conn: AsyncConnection, intent: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Write ``values`` and return the intent with them applied."""
-    await conn.execute(update(pi).where(pi.c.id == intent["id"]).values(**values))
+    if _has_expressions(values):
+        await conn.execute(update(pi).where(pi.c.id == intent["id"]).values(**values))
+    else:
+        await _UPDATE_INTENT.execute(conn, {**values, "_id": intent["id"]})
     return {**intent, **values}
 
 
 async def insert_attempt(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(pa).values(**row))
+    await _INSERT_ATTEMPT.execute(conn, row)
 
 
 async def get_attempt(conn: AsyncConnection, attempt_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    stmt = select(pa).where(pa.c.id == attempt_id)
-    row = (await conn.execute(locked(stmt, conn) if lock else stmt)).mappings().first()
-    return dict(row) if row else None
+    stmt = _GET_ATTEMPT_LOCKED if _for_update(conn, lock) else _GET_ATTEMPT
+    return await stmt.fetch_one(conn, {"_id": attempt_id})
 
 
 async def update_attempt(conn: AsyncConnection, attempt: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    await conn.execute(update(pa).where(pa.c.id == attempt["id"]).values(**values))
+    if _has_expressions(values):
+        await conn.execute(update(pa).where(pa.c.id == attempt["id"]).values(**values))
+    else:
+        await _UPDATE_ATTEMPT.execute(conn, {**values, "_id": attempt["id"]})
     return {**attempt, **values}

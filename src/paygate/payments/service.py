@@ -79,6 +79,13 @@ def _ok(obj: dict[str, Any]) -> Reply:
     return Reply(200, orjson.dumps(obj))
 
 
+def _test_card_facts(payment_method: str | None) -> tuple[str | None, str | None]:
+    behaviour = testcards.resolve(token=payment_method) if payment_method else None
+    if behaviour is None:
+        return None, None
+    return behaviour.brand, card_country(behaviour.number)
+
+
 class PaymentService:
     def __init__(
         self,
@@ -184,22 +191,29 @@ class PaymentService:
         if payment_method and self.vault is not None and payment_method not in testcards.TOKENS:
             facts = await self.vault.card_facts(ctx, payment_method)
             return facts if facts is not None else (None, None)
-        behaviour = testcards.resolve(token=payment_method) if payment_method else None
-        if behaviour is None:
-            return None, None
-        return behaviour.brand, card_country(behaviour.number)
+        return _test_card_facts(payment_method)
 
-    async def _routes(self, ctx: AuthContext, intent: dict[str, Any]) -> list[Route]:
-        brand, country = await self._card_facts(ctx, intent["payment_method"])
-        facts = PaymentFacts(intent["amount"], intent["currency"], card_brand=brand, country=country)
-        return await self.router.candidates(ctx, facts)
+    async def _payment_method_facts(self, ctx: AuthContext, pm: str) -> tuple[str | None, str | None] | None:
+        """The card facts of ``pm`` for routing, or ``None`` when it is neither a test token nor a vaulted ``pm_…``
+        of this merchant and mode (the caller answers 404, as :meth:`_check_payment_method`). One read at most,
+        made outside any write transaction: a read inside one holds the SQLite writer while it waits."""
+        if testcards.resolve(token=pm) is not None:
+            return _test_card_facts(pm)
+        if self.vault is not None and pm.startswith("pm_"):
+            return await self.vault.card_facts(ctx, pm)
+        return None
 
-    async def _new_attempt(
-        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], route: Route, guard: Guard
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Record an attempt at ``route`` and checkpoint it (part of the caller's transaction)."""
-        now = clock.now()
-        attempt = {
+    async def _routes(
+        self, ctx: AuthContext, intent: dict[str, Any], facts: tuple[str | None, str | None] | None = None
+    ) -> list[Route]:
+        brand, country = facts if facts is not None else await self._card_facts(ctx, intent["payment_method"])
+        return await self.router.candidates(
+            ctx, PaymentFacts(intent["amount"], intent["currency"], card_brand=brand, country=country)
+        )
+
+    @staticmethod
+    def _attempt_row(ctx: AuthContext, intent: dict[str, Any], route: Route, now: int) -> dict[str, Any]:
+        return {
             "id": new_id("ch"),
             "intent_id": intent["id"],
             "merchant_id": ctx.merchant_id,
@@ -221,28 +235,41 @@ class PaymentService:
             "created": now,
             "updated": now,
         }
+
+    @staticmethod
+    def _processing(attempt: dict[str, Any], route: Route, now: int) -> dict[str, Any]:
+        """The intent's columns while ``attempt`` is at the processor."""
+        return {
+            "status": Status.PROCESSING,
+            "pending_op": "confirm",
+            "latest_charge": attempt["id"],
+            "last_payment_error": None,
+            "next_action": None,
+            "processor": route.processor,
+            "updated": now,
+        }
+
+    async def _new_attempt(
+        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], route: Route, guard: Guard
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Record an attempt at ``route`` and checkpoint it (part of the caller's transaction)."""
+        now = clock.now()
+        attempt = self._attempt_row(ctx, intent, route, now)
         await repo.insert_attempt(conn, attempt)
-        intent = await repo.update_intent(
-            conn,
-            intent,
-            {
-                "status": Status.PROCESSING,
-                "pending_op": "confirm",
-                "latest_charge": attempt["id"],
-                "last_payment_error": None,
-                "next_action": None,
-                "processor": route.processor,
-                "updated": now,
-            },
-        )
+        intent = await repo.update_intent(conn, intent, self._processing(attempt, route, now))
         await guard.checkpoint(conn, {"op": "authorize", "intent": intent["id"], "attempt": attempt["id"]})
         return intent, attempt
 
     async def _begin_authorization(
-        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], guard: Guard
+        self,
+        conn: AsyncConnection,
+        ctx: AuthContext,
+        intent: dict[str, Any],
+        guard: Guard,
+        facts: tuple[str | None, str | None] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[Route]]:
         """txn 1 of a confirmation: choose the processors, record the first attempt and the checkpoint."""
-        routes = await self._routes(ctx, intent)
+        routes = await self._routes(ctx, intent, facts)
         intent, attempt = await self._new_attempt(conn, ctx, intent, routes[0], guard)
         return intent, attempt, routes
 
@@ -284,8 +311,7 @@ class PaymentService:
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Close a failed attempt (no money moved) and open the next one, in one transaction."""
         async with self.db.write() as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
-            attempt = await repo.get_attempt(conn, attempt_id, lock=True)
+            intent, attempt = await repo.get_intent_and_attempt(conn, ctx, intent_id, attempt_id, lock=True)
             if attempt is None or attempt["status"] != "pending" or intent["latest_charge"] != attempt_id:
                 return None
             if isinstance(result, PaymentResult):
@@ -344,8 +370,7 @@ class PaymentService:
         error_on_requires_action: bool = False,
     ) -> Reply:
         async with self.db.write() as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
-            attempt = await repo.get_attempt(conn, attempt_id, lock=True)
+            intent, attempt = await repo.get_intent_and_attempt(conn, ctx, intent_id, attempt_id, lock=True)
             assert attempt is not None
             applied = await flows.apply_authorization(
                 conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action
@@ -359,10 +384,14 @@ class PaymentService:
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
         validate_charge_amount(p.amount, p.currency)
+        facts = None
         if p.payment_method:
-            async with self.db.read() as conn:
-                await self._check_payment_method(conn, ctx, p.payment_method)
+            facts = await self._payment_method_facts(ctx, p.payment_method)
+            if facts is None:
+                raise ResourceMissing("PaymentMethod", p.payment_method, param="payment_method")
         prepared = await self._tokenize_inline(ctx, p.payment_method, p.payment_method_data)
+        if prepared is not None:
+            facts = (prepared.row.get("brand"), prepared.row.get("country"))
         payment_method = prepared.id if prepared else p.payment_method
         if p.confirm and not payment_method:
             raise InvalidRequest(
@@ -405,16 +434,28 @@ class PaymentService:
             "created": now,
             "updated": now,
         }
+        if not p.confirm:
+            async with self.db.write() as conn:
+                if prepared is not None and self.vault is not None:
+                    await self.vault.store(conn, prepared)
+                await repo.insert_intent(conn, intent)
+                await events.emit(conn, ctx, "payment_intent.created", intent_object(intent))
+                reply = _ok(await self._object(conn, intent, p.expand))
+                await guard.finish(conn, reply.status, reply.body)
+                return reply
+        # Create and confirm in one call: the processors are chosen before the transaction, and the intent is
+        # written once, already processing, with its first attempt and the checkpoint (txn 1).
+        routes = await self._routes(ctx, intent, facts)
+        attempt = self._attempt_row(ctx, intent, routes[0], now)
+        created = intent_object(intent)  # payment_intent.created describes the intent before confirmation
+        intent = {**intent, **self._processing(attempt, routes[0], now)}
         async with self.db.write() as conn:
             if prepared is not None and self.vault is not None:
                 await self.vault.store(conn, prepared)
             await repo.insert_intent(conn, intent)
-            await events.emit(conn, ctx, "payment_intent.created", intent_object(intent))
-            if not p.confirm:
-                reply = _ok(await self._object(conn, intent, p.expand))
-                await guard.finish(conn, reply.status, reply.body)
-                return reply
-            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard)
+            await events.emit(conn, ctx, "payment_intent.created", created)
+            await repo.insert_attempt(conn, attempt)
+            await guard.checkpoint(conn, {"op": "authorize", "intent": intent["id"], "attempt": attempt["id"]})
         return await self._drive_authorization(
             ctx, intent, attempt, routes, guard, p.expand, error_on_requires_action=bool(p.error_on_requires_action)
         )
@@ -463,6 +504,11 @@ class PaymentService:
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
         prepared = await self._tokenize_inline(ctx, p.payment_method, p.payment_method_data)
+        # Card facts (and the payment method check) before the write transaction; an intent's own vaulted
+        # payment method is only known inside it.
+        facts = await self._payment_method_facts(ctx, p.payment_method) if p.payment_method else None
+        if prepared is not None:
+            facts = (prepared.row.get("brand"), prepared.row.get("country"))
         async with self.db.write() as conn:
             intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
             if intent["pending_op"]:
@@ -470,7 +516,8 @@ class PaymentService:
             check_action(intent["status"], Action.CONFIRM, intent_id=intent_id)
             values: dict[str, Any] = {}
             if p.payment_method:
-                await self._check_payment_method(conn, ctx, p.payment_method)
+                if facts is None:
+                    raise ResourceMissing("PaymentMethod", p.payment_method, param="payment_method")
                 values["payment_method"] = p.payment_method
             if prepared is not None and self.vault is not None:
                 await self.vault.store(conn, prepared)
@@ -491,7 +538,7 @@ class PaymentService:
                 )
             if values:
                 await repo.update_intent(conn, intent, values)
-            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard)
+            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard, facts)
         return await self._drive_authorization(
             ctx, intent, attempt, routes, guard, p.expand, error_on_requires_action=bool(p.error_on_requires_action)
         )

@@ -15,6 +15,7 @@ this process, so the hot path costs no query.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from paygate.db.engine import Database
 from paygate.kit import jsonx
 from paygate.kit.errors import InvalidRequest
 from paygate.kit.secret import Secret
+from paygate.kit.timing import add_processor_time
 from paygate.merchants.context import AuthContext
 from paygate.processors.breaker import BreakerRegistry
 from paygate.processors.tables import processor_accounts, routing_rules
@@ -40,6 +42,7 @@ __all__ = ["SANDBOX_ACCOUNT", "SIMULATOR_ACCOUNT", "Route", "Router", "is_failov
 SANDBOX_ACCOUNT = "sandbox"
 SIMULATOR_ACCOUNT = "simulator_default"
 CACHE_SECONDS = 5.0
+CACHE_MAX_MERCHANTS = 10_000  # (merchant, mode) configurations cached at most
 R = TypeVar("R")
 
 CredentialsLoader = Callable[[dict[str, Any]], ProcessorCredentials]
@@ -81,6 +84,7 @@ class Router:
         self.breakers = breakers or BreakerRegistry()
         self.credentials_loader = credentials_loader
         self._cache: dict[tuple[str, bool], _MerchantConfig] = {}
+        self._loading: dict[tuple[str, bool], asyncio.Future[_MerchantConfig]] = {}
         self._sandbox_route = Route(
             processor="sandbox",
             account_id=SANDBOX_ACCOUNT,
@@ -105,12 +109,38 @@ class Router:
     # ------------------------------------------------------------------ configuration
     def invalidate(self, merchant_id: str, livemode: bool) -> None:
         self._cache.pop((merchant_id, livemode), None)
+        self._loading.pop((merchant_id, livemode), None)  # a load already running may predate the change
 
     async def _config(self, merchant_id: str, livemode: bool) -> _MerchantConfig:
+        """The merchant's cached configuration; when it has expired, one load serves every request that needs it
+        meanwhile (before, each concurrent request ran its own two queries: at 256 payments in flight the
+        expiry every 5 s stalled the process for seconds)."""
         key = (merchant_id, livemode)
         cached = self._cache.get(key)
         if cached is not None and cached.expires > time.monotonic():
             return cached
+        loading = self._loading.get(key)
+        if loading is None:  # a task of its own: a cancelled request does not cancel the others' load
+            loading = self._loading[key] = asyncio.ensure_future(self._load(merchant_id, livemode))
+            loading.add_done_callback(lambda done: self._loaded(key, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, key: tuple[str, bool], done: asyncio.Future[_MerchantConfig]) -> None:
+        failed = done.cancelled() or done.exception() is not None  # (retrieves the exception: no warning)
+        if self._loading.get(key) is not done:
+            return  # invalidated while loading: the result may predate the change
+        del self._loading[key]
+        if failed:
+            return
+        self._cache[key] = done.result()
+        if len(self._cache) > CACHE_MAX_MERCHANTS:  # bounded memory: drop expired entries, then the oldest
+            now = time.monotonic()
+            for stale in [k for k, c in self._cache.items() if c.expires <= now]:
+                del self._cache[stale]
+            while len(self._cache) > CACHE_MAX_MERCHANTS:
+                del self._cache[next(iter(self._cache))]
+
+    async def _load(self, merchant_id: str, livemode: bool) -> _MerchantConfig:
         routes: dict[str, Route] = {}
         order: list[str] = []
         rules: list[Rule] = []
@@ -143,9 +173,7 @@ class Router:
                             weights=jsonx.loads(row["weights"]),
                         )
                     )
-        config = _MerchantConfig(time.monotonic() + CACHE_SECONDS, routes, order, rules)
-        self._cache[key] = config
-        return config
+        return _MerchantConfig(time.monotonic() + CACHE_SECONDS, routes, order, rules)
 
     def _route_for_row(self, row: dict[str, Any]) -> Route:
         if self.credentials_loader is None:
@@ -219,6 +247,8 @@ class Router:
         except Exception:
             breaker.record(False, (time.perf_counter() - started) * 1000)
             raise
+        finally:
+            add_processor_time((time.perf_counter() - started) * 1000)  # Server-Timing (paygate.kit.timing)
         breaker.record(True, (time.perf_counter() - started) * 1000)
         return result
 

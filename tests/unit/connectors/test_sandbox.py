@@ -119,3 +119,22 @@ async def test_three_d_secure_completes_through_complete_action() -> None:
     assert pending.next_action is not None and pending.processor_reference is not None
     done = sandbox.complete_action(pending.processor_reference, approve=True)
     assert done.status is PaymentStatus.AUTHORIZED
+
+
+async def test_memory_is_bounded_to_the_most_recent_payments_and_operations() -> None:
+    sandbox = SandboxConnector(retain_payments=50, max_operations=40)
+    refs = []
+    for i in range(300):
+        result = await sandbox.authorize(req(f"k{i}", token="pm_card_visa", capture=False), None)
+        refs.append(result.processor_reference)
+        await sandbox.capture(
+            CaptureRequest(f"k{i}-capture", result.processor_reference or "", 1000, "usd", CREDS), None
+        )
+    assert len(sandbox._payments) == len(sandbox._by_key) == 50
+    assert len(sandbox._results) == 100  # an authorization and a capture result for each payment kept
+    assert 30 <= len(sandbox.operations) <= 40
+    assert sandbox.operations[-1].idempotency_key == "k299-capture"
+    recent = await sandbox.sync(SyncRequest("k299", CREDS), None)
+    assert recent.status is PaymentStatus.CAPTURED
+    forgotten = await sandbox.sync(SyncRequest("k0", CREDS, processor_reference=refs[0]), None)
+    assert forgotten.error_code == "resource_missing"
