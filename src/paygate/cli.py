@@ -21,6 +21,7 @@ from paygate.vault.cli import audit_app, vault_app
 
 if TYPE_CHECKING:
     import uvicorn
+    from starlette.types import ASGIApp
 
     from paygate.app import Gateway
 
@@ -127,7 +128,7 @@ def ledger_verify() -> None:
     raise typer.Exit(asyncio.run(go()))
 
 
-def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool = False) -> None:
+def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool = False, workers: int = 1) -> None:
     import uvicorn
 
     from paygate.api import create_app
@@ -136,12 +137,31 @@ def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool =
 
     configure(settings.log_level, settings.log_format)
     _upgrade(settings)
-    gateway = Gateway(settings)
     if banner:
         typer.echo(banner)
+    if workers > 1:  # N processes accepting on one socket; each builds its Gateway from the environment
+        os.environ["PAYGATE_HOST"], os.environ["PAYGATE_PORT"] = settings.host, str(settings.port)
+        uvicorn.run(
+            "paygate.cli:api_process_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            log_level="warning",
+            loop="uvloop",
+            http="httptools",
+            server_header=False,
+        )
+        return
+    gateway = Gateway(settings)
     if with_worker:  # the API and the background jobs on one event loop (paygate demo)
         config = uvicorn.Config(
-            create_app(gateway), host=settings.host, port=settings.port, access_log=False, log_level="warning"
+            create_app(gateway),
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            log_level="warning",
         )
         asyncio.run(_serve_with_worker(uvicorn.Server(config), gateway))
         return
@@ -155,6 +175,17 @@ def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool =
         http="httptools",
         server_header=False,
     )
+
+
+def api_process_app() -> ASGIApp:
+    """The app of one ``paygate serve --workers N`` process (a uvicorn factory: settings from the environment)."""
+    from paygate.api import create_app
+    from paygate.app import Gateway
+    from paygate.kit.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
+    return create_app(Gateway(settings))
 
 
 async def _serve_with_worker(server: uvicorn.Server, gateway: Gateway) -> None:
@@ -201,11 +232,12 @@ def worker() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the port")] = 1,
 ) -> None:
     """Run the HTTP API (applies pending migrations first)."""
     settings = get_settings()
     settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
-    _serve(settings)
+    _serve(settings, workers=workers)
 
 
 @app.command()
@@ -278,6 +310,61 @@ def simulator(
     typer.echo(f"paygate simulator on http://{host}:{port} (docs/simulator.md)")
     serve_simulator(host, port, latency_ms=latency_ms, error_rate=error_rate, webhook_url=webhook_url,
                     webhook_secret=webhook_secret)  # fmt: skip
+
+
+@app.command()
+def bench(
+    url: Annotated[
+        str | None, typer.Option(help="A running gateway; default: start one (API, worker, simulator)")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Secret key for --url")] = None,
+    scenario: Annotated[str, typer.Option(help="card | two-step | manual-capture | mixed")] = "card",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight")] = 16,
+    duration: Annotated[float | None, typer.Option(help="Seconds to measure (default 10)")] = None,
+    count: Annotated[int | None, typer.Option(help="Or: payments to measure")] = None,
+    warmup: Annotated[float, typer.Option(help="Seconds of load before measuring")] = 2.0,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Processor latency the simulator adds")] = 0,
+    database_url: Annotated[str | None, typer.Option(help="Database for the own stack (default: new SQLite)")] = None,
+    api_processes: Annotated[int, typer.Option(help="API processes of the own stack")] = 1,
+    loadgen_processes: Annotated[int | None, typer.Option(help="Load generator processes")] = None,
+    processor: Annotated[str, typer.Option(help="simulator (own process) | sandbox (in-process)")] = "simulator",
+    simulator_url: Annotated[str | None, typer.Option(help="With --url: its simulator (processor checks)")] = None,
+    sqlite_synchronous: Annotated[str | None, typer.Option(help="PRAGMA synchronous for SQLite runs")] = None,
+    floor: Annotated[
+        bool, typer.Option("--floor", help="Also measure the bare reference app; print the ratio")
+    ] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON to this file")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the payment mix and amounts")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the run directory (process logs)")] = False,
+) -> None:
+    """Benchmark paygate over loopback HTTP like merchants call it; check that no payment was lost or duplicated.
+
+    Exit status 1 when a payment was lost or duplicated or the ledger does not verify (docs/performance.md)."""
+    from paygate.bench.options import BenchOptions, OptionError
+    from paygate.bench.report import print_table, write_json
+    from paygate.bench.run import BenchError, run_bench
+
+    options = BenchOptions(
+        scenario=scenario, concurrency=concurrency, duration=duration, count=count, warmup=warmup,
+        latency_ms=latency_ms, url=url, key=key, simulator_url=simulator_url, database_url=database_url,
+        api_processes=api_processes, loadgen_processes=loadgen_processes, processor=processor, floor=floor,
+        json_path=json_path, sqlite_synchronous=sqlite_synchronous, seed=seed, quiet=quiet, keep=keep,
+    )  # fmt: skip
+    try:
+        options.validate()
+        result = run_bench(options)
+    except OptionError as exc:
+        raise typer.BadParameter(exc.message, param_hint=exc.option) from exc
+    except BenchError as exc:
+        typer.echo(f"bench failed: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    print_table(result)
+    if json_path is not None:
+        write_json(result, json_path)
+    v = result.verification
+    if v.lost or v.duplicated or v.ledger_ok is False:
+        raise typer.Exit(1)
 
 
 def main() -> None:

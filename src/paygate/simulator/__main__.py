@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adyen-hmac-key", default=None, help="hex HMAC key for Adyen notifications")
     parser.add_argument("--webhook-retry-base-seconds", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--retain-payments", type=int, default=None, help="keep only the newest N payments")
+    parser.add_argument("--tally-metadata-key", default=None, help="count authorizations per value of this key")
     args = parser.parse_args(argv)
     serve(
         args.host,
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         adyen_hmac_key=args.adyen_hmac_key,
         webhook_retry_base_seconds=args.webhook_retry_base_seconds,
         seed=args.seed,
+        retain_payments=args.retain_payments,
+        tally_metadata_key=args.tally_metadata_key,
     )
 
 

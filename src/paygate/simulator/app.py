@@ -49,6 +49,24 @@ def _admin_routes(rt: Runtime) -> list[Route]:
         rows = rt.store.operations_json(dict(request.query_params))
         return JSONResponse({"count": len(rows), "data": rows})
 
+    async def tally(request: Request) -> Response:
+        return JSONResponse(rt.store.tally_summary(request.query_params.get("prefix", "")))
+
+    async def tally_check(request: Request) -> Response:
+        try:
+            data = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            data = None
+        expected = data.get("expected") if isinstance(data, dict) else None
+        prefix = data.get("prefix", "") if isinstance(data, dict) else ""
+        if (
+            not isinstance(expected, list)
+            or not all(isinstance(v, str) for v in expected)
+            or not isinstance(prefix, str)
+        ):
+            return JSONResponse({"error": 'body must be {"expected": [str, ...], "prefix"?: str}'}, 400)
+        return Response(orjson.dumps(rt.store.tally_summary(prefix, expected)), media_type="application/json")
+
     async def webhook_attempts(request: Request) -> Response:
         rows = list(rt.webhooks.attempts)
         for name, wanted in request.query_params.items():
@@ -114,6 +132,8 @@ def _admin_routes(rt: Runtime) -> list[Route]:
         Route("/_sim/config", set_config, methods=["POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/operations", operations, methods=["GET"]),
+        Route("/_sim/tally", tally, methods=["GET"]),
+        Route("/_sim/tally/check", tally_check, methods=["POST"]),
         Route("/_sim/webhooks", webhook_attempts, methods=["GET"]),
         Route("/_sim/disputes", open_dispute, methods=["POST"]),
         Route("/_sim/3ds/{txn_id}", challenge_page, methods=["GET"]),

@@ -55,6 +55,11 @@ class SimConfig:
     webhook_retry_base_seconds: float = 0.5  # attempt n waits base * 2**(n-1)
     webhook_timeout_seconds: float = 5.0
     seed: int | None = None  # makes the random faults reproducible
+    # long runs (benchmarks): keep only the newest N payments (with their operations, refunds and idempotent
+    # answers); None keeps everything. Evicted payments are unknown afterwards (404, keys reusable).
+    retain_payments: int | None = None
+    # count authorizations per value of this metadata key (GET /_sim/tally); kept even for evicted payments
+    tally_metadata_key: str | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update, validating names, types and ranges; nothing changes on error."""
@@ -83,6 +88,9 @@ class SimConfig:
             elif name == "seed":
                 if not isinstance(value, int):
                     raise ConfigError("seed must be an integer or null")
+            elif name == "retain_payments":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ConfigError("retain_payments must be a positive integer or null")
             elif not isinstance(value, str):
                 raise ConfigError(f"{name} must be a string")
             if name in _RATES and not 0.0 <= value <= 1.0:
@@ -117,4 +125,6 @@ class SimConfig:
 
 
 _FLOATS = frozenset({*_RATES, "slow_seconds", "hang_seconds", "webhook_retry_base_seconds", "webhook_timeout_seconds"})
-_NULLABLE = frozenset({"api_keys", "webhook_url", "webhook_secret", "adyen_hmac_key", "seed"})
+_NULLABLE = frozenset(
+    {"api_keys", "webhook_url", "webhook_secret", "adyen_hmac_key", "seed", "retain_payments", "tally_metadata_key"}
+)

@@ -87,7 +87,11 @@ class Runtime:
         self.config = config
         self.rng = random.Random(config.seed)  # fault injection, not security
         self.webhooks = WebhookSender(lambda: self.config, renderers, self.rng)
-        self.store = Store(on_event=self._on_event)
+        self.store = Store(
+            on_event=self._on_event,
+            retain=lambda: self.config.retain_payments,
+            tally_key=lambda: self.config.tally_metadata_key,
+        )
         self._sleepers: set[asyncio.Task[Any]] = set()
 
     def _on_event(self, event: StoreEvent) -> None:

@@ -1,0 +1,148 @@
+"""The pieces the benchmark's figures and checks rest on, without a database: the simulator's bounded memory and
+authorization tally, the Server-Timing header, the load generator's HTTP client and the percentile arithmetic."""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from paygate.api import RequestContextMiddleware
+from paygate.bench.httpclient import Connection
+from paygate.bench.results import percentile
+from paygate.bench.scenarios import parse_server_timing
+from paygate.connectors.testcards import resolve
+from paygate.kit.timing import add_processor_time
+from paygate.simulator.store import Store, Txn, new_id
+
+
+def _txn(ref: str) -> Txn:
+    return Txn(
+        id=new_id("txn_"),
+        dialect="native",
+        amount=1000,
+        currency="usd",
+        capture_method="automatic",
+        status="requires_confirmation",
+        card=resolve(number=None, token="pm_card_visa", holder_name=None),
+        idempotency_key=ref,
+        reference=None,
+        metadata={"bench_ref": ref},
+        return_url=None,
+        description=None,
+        created=0,
+    )
+
+
+def test_the_simulator_keeps_only_the_newest_payments_but_tallies_every_authorization() -> None:
+    store = Store(retain=lambda: 10, tally_key=lambda: "bench_ref")
+
+    async def go() -> None:
+        for i in range(100):
+            await store.authorize(_txn(f"r{i}"), f"key{i}")
+        await store.authorize(_txn("r7"), "key-again")  # a second authorization for one reference
+
+    asyncio.run(go())
+    assert len(store.txns) == 10
+    assert len(store.by_key) <= 20
+    assert len(store.operations) <= 2 * 4 * 10
+    assert store.operations[-1].seq == 101  # sequence numbers keep counting across evictions
+    summary = store.tally_summary("r", expected=[f"r{i}" for i in range(100)] + ["never"])
+    assert summary["authorizations"] == 101
+    assert summary["references"] == 100
+    assert summary["duplicates"] == {"r7": 2}
+    assert summary["missing_count"] == 1 and summary["missing"] == ["never"]
+    assert summary["unexpected_count"] == 0
+
+
+def test_the_simulator_without_a_retention_limit_keeps_everything_and_tallies_nothing() -> None:
+    store = Store()
+
+    async def go() -> None:
+        for i in range(30):
+            await store.authorize(_txn(f"r{i}"), f"key{i}")
+
+    asyncio.run(go())
+    assert len(store.txns) == 30 and len(store.operations) == 30
+    assert store.tally == {}
+
+
+def _app_calling_processor(ms: list[float]) -> object:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        for spent in ms:
+            add_processor_time(spent)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    return app
+
+
+@pytest.mark.parametrize(("calls", "header"), [([12.5, 30.25], b"processor;dur=42.750"), ([], b"processor;dur=0.000")])
+def test_every_response_reports_the_time_spent_waiting_on_processors(calls: list[float], header: bytes) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    app = RequestContextMiddleware(_app_calling_processor(calls), access_log=False)  # type: ignore[arg-type]
+    asyncio.run(app({"type": "http", "method": "GET", "path": "/"}, receive, send))
+    assert dict(sent[0]["headers"])[b"server-timing"] == header
+    add_processor_time(5.0)  # outside a request: nowhere to add to, and no error
+
+
+def test_server_timing_is_read_in_seconds_and_other_metrics_are_ignored() -> None:
+    assert parse_server_timing(b"db;dur=3, processor;dur=12.5") == pytest.approx(0.0125)
+    assert parse_server_timing(b"db;dur=3") is None
+    assert parse_server_timing(None) is None
+
+
+def test_percentiles_use_the_nearest_rank() -> None:
+    values = array("d", [float(v) for v in range(1, 101)])
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile(values, 1.0) == 100.0
+    assert percentile(array("d"), 0.5) is None
+
+
+def test_the_load_generator_client_reuses_its_connection_and_reconnects_after_a_close() -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed its connection
+                return
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            body = await reader.readexactly(length)
+            close = body == b"close"
+            extra = b"Connection: close\r\n" if close else b""
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body))
+            await writer.drain()
+            if close:
+                writer.close()
+                return
+
+    async def go() -> list[bytes]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = Connection("127.0.0.1", port, timeout=5)
+        bodies = []
+        for body in (b"one", b"two", b"close", b"three"):
+            resp = await conn.request(b"POST", b"/", b"", body)
+            assert resp.status == 200
+            bodies.append(resp.body)
+        conn.close()
+        server.close()
+        await server.wait_closed()
+        return bodies
+
+    assert asyncio.run(go()) == [b"one", b"two", b"close", b"three"]
+    assert connections == 2  # kept alive until the server said close, then one new connection
