@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -139,42 +139,26 @@ def _serve(settings: Settings, banner: str | None = None, *, with_worker: bool =
     _upgrade(settings)
     if banner:
         typer.echo(banner)
+    # paygate writes its own access log (RequestContextMiddleware); uvloop + httptools are the fast pair
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_level": "warning",
+        "loop": "uvloop",
+        "http": "httptools",
+        "server_header": False,
+    }
     if workers > 1:  # N processes accepting on one socket; each builds its Gateway from the environment
         os.environ["PAYGATE_HOST"], os.environ["PAYGATE_PORT"] = settings.host, str(settings.port)
-        uvicorn.run(
-            "paygate.cli:api_process_app",
-            factory=True,
-            workers=workers,
-            host=settings.host,
-            port=settings.port,
-            access_log=False,
-            log_level="warning",
-            loop="uvloop",
-            http="httptools",
-            server_header=False,
-        )
+        uvicorn.run("paygate.cli:api_process_app", factory=True, workers=workers, **server)
         return
     gateway = Gateway(settings)
     if with_worker:  # the API and the background jobs on one event loop (paygate demo)
-        config = uvicorn.Config(
-            create_app(gateway),
-            host=settings.host,
-            port=settings.port,
-            access_log=False,
-            log_level="warning",
-        )
+        config = uvicorn.Config(create_app(gateway), **server)
         asyncio.run(_serve_with_worker(uvicorn.Server(config), gateway))
         return
-    uvicorn.run(
-        create_app(gateway),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-        server_header=False,
-    )
+    uvicorn.run(create_app(gateway), **server)
 
 
 def api_process_app() -> ASGIApp:

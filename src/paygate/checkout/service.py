@@ -130,41 +130,16 @@ class CheckoutService:
         now = clock.now()
         session_id = new_session_id(ctx.livemode)
         intent_id = new_id("pi")
-        intent: dict[str, Any] = {
-            "id": intent_id,
-            "merchant_id": ctx.merchant_id,
-            "livemode": ctx.livemode,
-            "amount": new.amount_total,
-            "currency": new.currency,
-            "capture_method": "automatic",
-            "confirmation_method": "automatic",
-            "status": Status.REQUIRES_PAYMENT_METHOD,
-            "amount_capturable": 0,
-            "amount_received": 0,
-            "amount_refunded": 0,
-            "amount_refund_pending": 0,
-            "payment_method": None,
-            "payment_method_types": jsonx.dumps(["card"]),
-            "description": None,
-            "metadata": jsonx.dumps(p.metadata),
-            "last_payment_error": None,
-            "next_action": None,
-            "cancellation_reason": None,
-            "canceled_at": None,
-            "customer": p.customer,
-            "receipt_email": None,
-            "statement_descriptor": None,
-            "statement_descriptor_suffix": None,
-            "setup_future_usage": None,
-            "return_url": None,
-            "latest_charge": None,
-            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
-            "pending_op": None,
-            "processor": None,
-            "processor_reference": None,
-            "created": now,
-            "updated": now,
-        }
+        intent = payments_repo.new_intent_row(
+            ctx,
+            intent_id,
+            amount=new.amount_total,
+            currency=new.currency,
+            status=Status.REQUIRES_PAYMENT_METHOD,
+            now=now,
+            metadata=p.metadata,
+            customer=p.customer,
+        )
         email = new.prefill_email
         session: dict[str, Any] = {
             "id": session_id,

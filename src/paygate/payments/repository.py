@@ -10,6 +10,7 @@ time, and executing it through SQLAlchemy cost several times the driver's own wo
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -19,6 +20,7 @@ from sqlalchemy.sql import ClauseElement
 from paygate.db.prepared import Prepared, fetch_two
 from paygate.db.tables import payment_attempts as pa
 from paygate.db.tables import payment_intents as pi
+from paygate.kit import jsonx
 from paygate.kit.errors import ResourceMissing
 from paygate.merchants.context import AuthContext
 
@@ -28,9 +30,56 @@ __all__ = [
     "get_intent_and_attempt",
     "insert_attempt",
     "insert_intent",
+    "new_intent_row",
     "update_attempt",
     "update_intent",
 ]
+
+
+def new_intent_row(
+    ctx: AuthContext, intent_id: str, *, amount: int, currency: str, status: str, now: int, **fields: Any
+) -> dict[str, Any]:
+    """A complete ``payment_intents`` row for a new intent: every column, Stripe's defaults for those not given
+    (``fields`` overrides them; ``metadata`` / ``payment_method_types`` are given as Python values). The one
+    place a new intent's shape is written, so every creator inserts the same column set."""
+    row: dict[str, Any] = {
+        "id": intent_id,
+        "merchant_id": ctx.merchant_id,
+        "livemode": ctx.livemode,
+        "amount": amount,
+        "currency": currency,
+        "capture_method": "automatic",
+        "confirmation_method": "automatic",
+        "status": status,
+        "amount_capturable": 0,
+        "amount_received": 0,
+        "amount_refunded": 0,
+        "amount_refund_pending": 0,
+        "payment_method": None,
+        "description": None,
+        "last_payment_error": None,
+        "next_action": None,
+        "cancellation_reason": None,
+        "canceled_at": None,
+        "customer": None,
+        "receipt_email": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "setup_future_usage": None,
+        "return_url": None,
+        "latest_charge": None,
+        "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+        "pending_op": None,
+        "processor": None,
+        "processor_reference": None,
+        "created": now,
+        "updated": now,
+    }
+    row.update(fields)
+    row["metadata"] = jsonx.dumps(fields.get("metadata") or {})
+    row["payment_method_types"] = jsonx.dumps(fields.get("payment_method_types") or ["card"])
+    return row
+
 
 _INSERT_INTENT = Prepared(insert(pi))
 _INSERT_ATTEMPT = Prepared(insert(pa))

@@ -12,7 +12,6 @@ attempt the status-sync job resolves; neither can move money twice.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
@@ -399,41 +398,26 @@ class PaymentService:
             )
         now = clock.now()
         intent_id = new_id("pi")
-        intent: dict[str, Any] = {
-            "id": intent_id,
-            "merchant_id": ctx.merchant_id,
-            "livemode": ctx.livemode,
-            "amount": p.amount,
-            "currency": p.currency,
-            "capture_method": p.capture_method,
-            "confirmation_method": p.confirmation_method,
-            "status": Status.REQUIRES_CONFIRMATION if payment_method else Status.REQUIRES_PAYMENT_METHOD,
-            "amount_capturable": 0,
-            "amount_received": 0,
-            "amount_refunded": 0,
-            "amount_refund_pending": 0,
-            "payment_method": payment_method,
-            "payment_method_types": jsonx.dumps(p.payment_method_types or ["card"]),
-            "description": p.description,
-            "metadata": jsonx.dumps(p.metadata),
-            "last_payment_error": None,
-            "next_action": None,
-            "cancellation_reason": None,
-            "canceled_at": None,
-            "customer": p.customer,
-            "receipt_email": p.receipt_email,
-            "statement_descriptor": p.statement_descriptor,
-            "statement_descriptor_suffix": p.statement_descriptor_suffix,
-            "setup_future_usage": p.setup_future_usage,
-            "return_url": p.return_url,
-            "latest_charge": None,
-            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
-            "pending_op": None,
-            "processor": None,
-            "processor_reference": None,
-            "created": now,
-            "updated": now,
-        }
+        intent = repo.new_intent_row(
+            ctx,
+            intent_id,
+            amount=p.amount,
+            currency=p.currency,
+            status=Status.REQUIRES_CONFIRMATION if payment_method else Status.REQUIRES_PAYMENT_METHOD,
+            now=now,
+            capture_method=p.capture_method,
+            confirmation_method=p.confirmation_method,
+            payment_method=payment_method,
+            payment_method_types=p.payment_method_types,
+            description=p.description,
+            metadata=p.metadata,
+            customer=p.customer,
+            receipt_email=p.receipt_email,
+            statement_descriptor=p.statement_descriptor,
+            statement_descriptor_suffix=p.statement_descriptor_suffix,
+            setup_future_usage=p.setup_future_usage,
+            return_url=p.return_url,
+        )
         if not p.confirm:
             async with self.db.write() as conn:
                 if prepared is not None and self.vault is not None:
