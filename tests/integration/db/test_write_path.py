@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -17,6 +18,7 @@ from paygate.db.engine import Database, after_commit
 from paygate.db.prepared import Prepared
 from paygate.db.tables import merchants
 from paygate.kit.ids import new_id
+from tests.support.databases import create_sqlite
 
 pytestmark = pytest.mark.db
 T = TypeVar("T")
@@ -131,10 +133,9 @@ def test_prepared_statement_errors_are_sqlalchemy_errors_and_roll_back(database_
 
 
 @pytest.fixture
-def sqlite_url(database_url: str, backend: str) -> str:
-    if backend != "sqlite":
-        pytest.skip("SQLite group commit")
-    return database_url
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database of the test's own: group commit is SQLite's write path, whatever the session's backend."""
+    return create_sqlite(tmp_path)
 
 
 def test_concurrent_sqlite_writes_share_one_commit(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
