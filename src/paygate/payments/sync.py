@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.connectors.base import PaymentResult, PaymentStatus, SyncRequest
@@ -190,7 +190,8 @@ class StatusSync:
         async with self.db.write() as conn:
             stmt = (
                 select(rf)
-                .where(rf.c.status == "pending", rf.c.updated <= now - REFUND_RESEND_AFTER)
+                # a literal, not a bound parameter: the planner must see it matches ix_refunds_pending's predicate
+                .where(rf.c.status == literal_column("'pending'"), rf.c.updated <= now - REFUND_RESEND_AFTER)
                 .order_by(rf.c.updated)
                 .limit(self.batch)
             )
