@@ -5,8 +5,12 @@ The Job contract (every background task of paygate follows it):
 * ``name`` — a short stable identifier used in logs (``"webhook_deliveries"``).
 * ``async def run_once(gw) -> int`` — do one bounded round of work and return how much was done (rows relayed,
   deliveries attempted, …). ``0`` means "nothing due": the runner then sleeps, doubling the pause from
-  ``idle_min`` to ``idle_max``; any positive result runs the job again at once. A round must be short (bounded
-  by a batch size) so shutdown stays prompt.
+  ``idle_min`` to ``idle_max``. A round must be short (bounded by a batch size) so shutdown stays prompt.
+* ``batch_size`` (optional) — the most one round takes. A full batch runs the job again at once (a backlog is
+  drained at full speed); a partial one means the job has caught up, and the next round comes after
+  ``idle_min``, so that it takes what arrived meanwhile as one batch instead of polling again for a handful of
+  rows (under load each round's fixed cost — two transactions — is then shared by many rows; the price is at
+  most ``idle_min`` of added delay). A job without ``batch_size`` runs again at once after any positive result.
 * Jobs own their transactions (they are entry points, ARCHITECTURE.md rule 2) and claim shared rows through
   :mod:`paygate.worker.claims`, so any number of workers may run the same jobs against PostgreSQL without doing
   anything twice. A job holds no state between rounds that matters for correctness: the database is the queue.
@@ -89,10 +93,18 @@ class Worker:
                 done = 0
             if done > 0:
                 pause = self.idle_min
+                full = getattr(job, "batch_size", None)
+                if full is None or done >= full:
+                    continue
+                await self._pause(self.idle_min)  # caught up: let the next batch gather
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), pause)
+            await self._pause(pause)
             pause = min(pause * 2, self.idle_max)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if :meth:`stop` is called meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def run(self) -> None:
         """Run until :meth:`stop`; then give in-flight rounds ``grace_seconds`` before cancelling them."""
