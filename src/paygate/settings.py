@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///./var/paygate.db",
-        description="SQLite file (default) or postgresql+psycopg://user@host/db",
+        description="SQLite file (default) or postgresql://user@host/db",
     )
     db_pool_size: int = 10
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(

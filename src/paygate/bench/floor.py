@@ -8,7 +8,7 @@ processes) that, for each ``POST /v1/payment_intents``:
   ``amount``, ``currency`` and ``payment_method``;
 * writes ``rows`` rows (as many as paygate wrote per payment in the same run) in **one** transaction, with the same
   database driver paygate uses (``aiosqlite`` with ``BEGIN IMMEDIATE``, WAL and the same ``synchronous`` setting on
-  SQLite; ``psycopg`` 3 async with a pipelined ``executemany`` on PostgreSQL), into one table with a primary key
+  SQLite; ``asyncpg`` with one ``executemany`` (pipelined by asyncpg) on PostgreSQL), into one table with a primary key
   and one secondary index;
 * answers a PaymentIntent-shaped JSON object of the same size (orjson).
 
@@ -84,7 +84,7 @@ class _SqliteStore:
 
 
 class _PostgresStore:
-    """A fixed pool of psycopg async connections (as many as paygate's pool size)."""
+    """A fixed pool of asyncpg connections (as many as paygate's pool size)."""
 
     def __init__(self, conninfo: str, size: int) -> None:
         self.conninfo = conninfo
@@ -92,16 +92,16 @@ class _PostgresStore:
         self.pool: asyncio.Queue[Any] = asyncio.Queue()
 
     async def open(self) -> None:
-        import psycopg
+        import asyncpg
 
         for _ in range(self.size):
-            self.pool.put_nowait(await psycopg.AsyncConnection.connect(self.conninfo))
+            self.pool.put_nowait(await asyncpg.connect(self.conninfo))
 
     async def write(self, rows: list[Row]) -> None:
         conn = await self.pool.get()
         try:
-            async with conn.transaction(), conn.cursor() as cur:
-                await cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+            async with conn.transaction():
+                await conn.executemany(f"INSERT INTO {TABLE} VALUES ($1, $2, $3, $4, $5, $6, $7)", rows)
         finally:
             self.pool.put_nowait(conn)
 
@@ -111,7 +111,7 @@ class _PostgresStore:
 
 
 def libpq_url(database_url: str) -> str:
-    """``postgresql+psycopg://…`` → ``postgresql://…`` (what psycopg itself accepts)."""
+    """``postgresql+psycopg://…`` → ``postgresql://…`` (what asyncpg itself accepts)."""
     from sqlalchemy.engine import make_url
 
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -32,7 +32,7 @@ async def insert_returning_id(conn: AsyncConnection, table: Table, values: dict[
     On PostgreSQL a concurrent insert of the same unique key blocks until the other transaction ends, then
     does nothing: exactly one caller gets a key.
     """
-    # RETURNING, not rowcount: psycopg's async cursor reports no rowcount for a DO NOTHING insert.
+    # RETURNING, not rowcount: one answer on both drivers, whatever rowcount a DO NOTHING insert reports.
     return await _insert_ignore_stmt(conn, table).scalar(conn, values)
 
 

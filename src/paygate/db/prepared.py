@@ -1,4 +1,4 @@
-"""Hot-path statements sent straight to the database driver, compiled once; on PostgreSQL, writes pipelined.
+"""Hot-path statements sent straight to the database driver, compiled once.
 
 SQLAlchemy Core still defines every statement (one schema, one place for dialect differences), but executing a
 Core statement costs about 50 µs of Python per call on top of the driver (execution context, greenlet hop,
@@ -8,79 +8,90 @@ statement once per dialect and per set of parameter names, then runs the SQL tex
 
 * SQLite (the inline writer connection of :mod:`paygate.db.sqlite`): ``sqlite3`` directly, on the event loop,
   with named parameters; ``Boolean`` result columns become ``bool`` as SQLAlchemy would return them.
-* PostgreSQL (psycopg 3): psycopg prepares a statement server-side after a few executions, so the hot statements
-  are parsed and planned once per connection. Inside :meth:`Database.write <paygate.db.engine.Database.write>`
-  (which wraps the body in :func:`pipelined_writes`) statements that return nothing are **queued** rather than
-  sent: the queue goes out in one pipeline (one network round trip) together with the next read or with the
-  ``COMMIT``. A payment's write transaction is then one or two round trips instead of one per statement.
-  Before any statement SQLAlchemy executes on that connection the queue is flushed, so order is kept.
+* PostgreSQL (asyncpg): the ``$n`` text on the asyncpg connection, whose statement cache prepares each hot
+  statement server-side once per connection (parse and plan once). If SQLAlchemy has not yet begun the
+  connection's transaction, it is begun first (its asyncpg adapter begins lazily). Inside
+  :meth:`Database.write <paygate.db.engine.Database.write>`, statements that return nothing are queued and sent
+  as one statement with the next row-returning one, or at the commit (:mod:`paygate.db.pgbatch`).
 * Anything else (the aiosqlite read connections): ordinary SQLAlchemy execution of the same statement.
 
 Contract: parameters are a dict per row whose keys are the statement's bind names (``bindparam("_id")`` →
 ``"_id"``) and, for an ``INSERT``/``UPDATE`` built without ``.values()``, column names: as with
 ``conn.execute(stmt, params)``, those keys decide the columns written. Scalar column defaults fill missing
-``INSERT`` columns. Driver errors are raised as SQLAlchemy's wrappers (``IntegrityError`` …) as
-``conn.execute`` would; an error of a queued write surfaces at the flush (the next read or the commit), still
-inside the transaction, which then rolls back. Not applied on the direct path: SQLAlchemy execution events and
-``echo`` logging, callable defaults (refused at compile time) and type processors other than ``Boolean``.
+``INSERT`` columns. Values must already have the column's Python type (asyncpg does not coerce: ``str`` for
+text, ``int`` for integers, ``bytes`` for binary). Driver errors are raised as SQLAlchemy's wrappers
+(``IntegrityError`` …) as ``conn.execute`` would; an error of a queued PostgreSQL write surfaces where the queue
+is sent (the next read or the commit), still inside the transaction. Not applied on the direct path:
+SQLAlchemy execution events and ``echo`` logging, callable defaults (refused at compile time) and type
+processors other than ``Boolean``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, event
+from sqlalchemy import Boolean
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.dml import Insert
-from sqlalchemy.util import await_only
+from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.util import find_tables
 
+from paygate.db import pgbatch
 from paygate.db.sqlite import driver_sqlite
 
-__all__ = ["Prepared", "fetch_two", "flush_before_sqlalchemy", "pipelined_writes"]
+__all__ = ["Prepared", "fetch_two"]
 
 _SQLITE_NAMED: Dialect = sqlite.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
-_POSTGRES: Dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-
-# PostgreSQL writes queued per driver connection while a Database.write() transaction is open on it:
-# id(psycopg connection) -> [(sql, params or rows, executemany?)].
-_QUEUED: dict[int, list[tuple[str, Any, bool]]] = {}
+_POSTGRES: Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
 class _Compiled:
-    __slots__ = ("bools", "defaults", "sql")
+    __slots__ = ("bools", "defaults", "order", "sql")
 
-    def __init__(self, sql: str, defaults: dict[str, Any], bools: tuple[str, ...]) -> None:
+    def __init__(self, sql: str, defaults: dict[str, Any], bools: tuple[str, ...], order: tuple[str, ...]) -> None:
         self.sql = sql
         self.defaults = defaults  # literal values in the statement, scalar defaults of columns not named
         self.bools = bools  # result columns to turn into bool (SQLite stores 0/1)
+        self.order = order  # PostgreSQL: the bind names of $1, $2, … in order
 
     def params(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**self.defaults, **params} if self.defaults else params
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        """Positional arguments for the ``$n`` placeholders."""
+        merged = self.params(params)
+        return [merged[name] for name in self.order]
 
 
 class Prepared:
     """One Core statement, compiled on first use per dialect and parameter-name set (a bounded set: the
     call sites' key sets). See the module docstring."""
 
-    __slots__ = ("_cache", "stmt")
+    __slots__ = ("_cache", "serial", "stmt", "table", "touches", "updates")
 
     def __init__(self, stmt: ClauseElement) -> None:
         self.stmt = stmt
         self._cache: dict[tuple[str, frozenset[str]], _Compiled] = {}
+        dml = isinstance(stmt, (Insert, Update, Delete))
+        self.table: str = stmt.table.name if dml else ""  # type: ignore[attr-defined]
+        self.updates = isinstance(stmt, (Update, Delete))
+        self.serial = dml and stmt.table.autoincrement_column is not None  # type: ignore[attr-defined]
+        self.touches = frozenset(t.name for t in find_tables(stmt, include_crud=True))
 
     def _compiled(self, dialect: Dialect, keys: frozenset[str]) -> _Compiled:
         key = (dialect.name, keys)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        compiled: Any = self.stmt.compile(dialect=dialect, column_keys=sorted(keys))
+        # An INSERT without its own RETURNING compiles as for executemany: no implicit "RETURNING id" of an
+        # autoincrement key that nobody reads (and a plain INSERT can be batched as one multi-row statement).
+        implicit = isinstance(self.stmt, Insert) and not self.stmt._returning
+        compiled: Any = self.stmt.compile(dialect=dialect, column_keys=sorted(keys), for_executemany=implicit)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("Prepared statements cannot use expanding or literal-execute parameters")
         defaults: dict[str, Any] = {  # values written into the statement, e.g. .values(state="finished")
@@ -98,7 +109,8 @@ class Prepared:
             bools = tuple(c.name for c in getattr(self.stmt, "selected_columns", ()) if isinstance(c.type, Boolean))
             returning = getattr(self.stmt, "_returning", ())
             bools += tuple(c.name for c in returning if isinstance(getattr(c, "type", None), Boolean))
-        out = self._cache[key] = _Compiled(compiled.string, defaults, bools)
+        order = tuple(compiled.positiontup or ()) if dialect.name == "postgresql" else ()
+        out = self._cache[key] = _Compiled(compiled.string, defaults, bools, order)
         return out
 
     async def execute(self, conn: AsyncConnection, params: dict[str, Any]) -> None:
@@ -109,16 +121,15 @@ class Prepared:
             with _wrapped(c.sql, params, sqlite3.Error):
                 raw.execute(c.sql, c.params(params))
             return
-        driver = _psycopg(conn)
-        if driver is not None:
+        adapter = pgbatch.adapter_of(conn)
+        if adapter is not None:
             c = self._compiled(_POSTGRES, frozenset(params))
-            queue = _QUEUED.get(id(driver))
+            args = c.args(params)
+            queue = pgbatch.queue_of(adapter)
             if queue is not None:
-                queue.append((c.sql, c.params(params), False))
+                queue.append(pgbatch.Write(c.sql, args, self.table, self.updates, self.serial))
                 return
-            with _wrapped(c.sql, params, _psycopg_error()):
-                async with driver.cursor() as cur:
-                    await cur.execute(c.sql, c.params(params))
+            await pgbatch.run(adapter, c.sql, args, lambda db: db.execute(c.sql, *args))
             return
         await conn.execute(self.stmt, params)  # type: ignore[call-overload]
 
@@ -132,16 +143,18 @@ class Prepared:
             with _wrapped(c.sql, rows[0], sqlite3.Error):
                 raw.executemany(c.sql, [c.params(r) for r in rows])
             return
-        driver = _psycopg(conn)
-        if driver is not None:
+        adapter = pgbatch.adapter_of(conn)
+        if adapter is not None:
             c = self._compiled(_POSTGRES, frozenset(rows[0]))
-            queue = _QUEUED.get(id(driver))
+            many = [c.args(r) for r in rows]
+            queue = pgbatch.queue_of(adapter)
             if queue is not None:
-                queue.append((c.sql, [c.params(r) for r in rows], True))
+                one = pgbatch.multi_row(c.sql, self.table, len(c.order), many, serial=self.serial)
+                queue.extend(
+                    [one] if one else [pgbatch.Write(c.sql, a, self.table, self.updates, self.serial) for a in many]
+                )
                 return
-            with _wrapped(c.sql, rows[0], _psycopg_error()):
-                async with driver.cursor() as cur:
-                    await cur.executemany(c.sql, [c.params(r) for r in rows])
+            await pgbatch.run(adapter, c.sql, many, lambda db: db.executemany(c.sql, many))
             return
         await conn.execute(self.stmt, list(rows))  # type: ignore[call-overload]
 
@@ -156,8 +169,7 @@ class Prepared:
 
 
 async def fetch_two(conn: AsyncConnection, *queries: tuple[Prepared, dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """The first row of each query, in order; on PostgreSQL all of them (and any queued writes before them) in
-    one round trip."""
+    """The first row of each query, in order."""
     raw = driver_sqlite(conn)
     if raw is not None:
         out: list[dict[str, Any] | None] = []
@@ -166,96 +178,19 @@ async def fetch_two(conn: AsyncConnection, *queries: tuple[Prepared, dict[str, A
             with _wrapped(c.sql, params, sqlite3.Error):
                 out.append(_sqlite_row(raw.execute(c.sql, c.params(params)), c))
         return out
-    driver = _psycopg(conn)
-    if driver is not None:
-        compiled = [(stmt._compiled(_POSTGRES, frozenset(params)), params) for stmt, params in queries]
-        queued = _take_queue(driver)
-        with _wrapped(compiled[0][0].sql, compiled[0][1], _psycopg_error()):
-            if not queued and len(compiled) == 1:
-                async with driver.cursor() as cur:
-                    await cur.execute(compiled[0][0].sql, compiled[0][0].params(compiled[0][1]))
-                    return [_pg_row(cur, await cur.fetchone())]
-            async with driver.pipeline():
-                await _send(driver, queued)
-                cursors = []
-                for c, params in compiled:
-                    cur = driver.cursor()
-                    await cur.execute(c.sql, c.params(params))
-                    cursors.append(cur)
-                rows = []
-                for cur in cursors:
-                    rows.append(_pg_row(cur, await cur.fetchone()))
-                    await cur.close()
-                return rows
+    adapter = pgbatch.adapter_of(conn)
+    if adapter is not None:
+        rows: list[dict[str, Any] | None] = []
+        for stmt, params in queries:
+            c = stmt._compiled(_POSTGRES, frozenset(params))
+            record = await pgbatch.send_with(adapter, c.sql, c.args(params), stmt.touches)
+            rows.append(None if record is None else dict(record.items()))
+        return rows
     results = []
     for stmt, params in queries:
         found = (await conn.execute(stmt.stmt, params)).mappings().first()  # type: ignore[call-overload]
         results.append(dict(found) if found is not None else None)
     return results
-
-
-# ------------------------------------------------------------------------------------------- PostgreSQL queue
-
-
-@asynccontextmanager
-async def pipelined_writes(conn: AsyncConnection) -> AsyncIterator[None]:
-    """For the body of a PostgreSQL write transaction: queue :class:`Prepared` writes, and on success send what
-    is queued together with the ``COMMIT`` in one pipeline. (SQLAlchemy's own commit afterwards finds the
-    connection idle and sends nothing.) On an exception the queue is dropped unsent; the caller rolls back."""
-    driver = _psycopg(conn)
-    if driver is None:
-        yield
-        return
-    key = id(driver)
-    _QUEUED[key] = []
-    try:
-        yield
-        queued = _take_queue(driver)
-        if queued:  # else SQLAlchemy's COMMIT alone is the same one round trip
-            with _wrapped("COMMIT (after pipelined writes)", None, _psycopg_error()):
-                async with driver.pipeline():
-                    await _send(driver, queued)
-                    await driver.commit()
-    finally:
-        _QUEUED.pop(key, None)
-
-
-def flush_before_sqlalchemy(engine: AsyncEngine) -> None:
-    """Register on a PostgreSQL engine: before SQLAlchemy runs a statement on a connection with queued
-    :class:`Prepared` writes, send them (so statements reach the server in program order)."""
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _flush(conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
-        driver = conn.connection.driver_connection
-        if _QUEUED.get(id(driver)):
-            queued = _take_queue(driver)
-            with _wrapped("(pipelined writes)", None, _psycopg_error()):
-                await_only(_send_pipelined(driver, queued))
-
-
-def _take_queue(driver: Any) -> list[tuple[str, Any, bool]]:
-    queue = _QUEUED.get(id(driver))
-    if not queue:
-        return []
-    items = list(queue)
-    queue.clear()
-    return items
-
-
-async def _send(driver: Any, queued: list[tuple[str, Any, bool]]) -> None:
-    if not queued:
-        return
-    async with driver.cursor() as cur:
-        for sql, params, many in queued:
-            if many:
-                await cur.executemany(sql, params)
-            else:
-                await cur.execute(sql, params)
-
-
-async def _send_pipelined(driver: Any, queued: list[tuple[str, Any, bool]]) -> None:
-    async with driver.pipeline():
-        await _send(driver, queued)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -277,17 +212,6 @@ class _wrapped:
             raise DBAPIError.instance(self.sql, self.params, exc, self.base) from exc
 
 
-_PSYCOPG_ERROR: list[type[Exception]] = []
-
-
-def _psycopg_error() -> type[Exception]:
-    if not _PSYCOPG_ERROR:  # imported on first use: a SQLite-only process never loads psycopg
-        import psycopg
-
-        _PSYCOPG_ERROR.append(psycopg.Error)
-    return _PSYCOPG_ERROR[0]
-
-
 def _sqlite_row(cur: sqlite3.Cursor, c: _Compiled) -> dict[str, Any] | None:
     row = cur.fetchone()
     names = [d[0] for d in cur.description]
@@ -299,16 +223,3 @@ def _sqlite_row(cur: sqlite3.Cursor, c: _Compiled) -> dict[str, Any] | None:
         if out.get(name) is not None:
             out[name] = bool(out[name])
     return out
-
-
-def _pg_row(cur: Any, row: Any) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return dict(zip([d.name for d in cur.description], row, strict=True))
-
-
-def _psycopg(conn: AsyncConnection) -> Any:
-    """The psycopg ``AsyncConnection`` behind ``conn`` on PostgreSQL, else ``None``."""
-    if conn.dialect.name != "postgresql":
-        return None
-    return conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]

@@ -122,7 +122,7 @@ async def get_intent(
 async def get_intent_and_attempt(
     conn: AsyncConnection, ctx: AuthContext, intent_id: str, attempt_id: str, *, lock: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """:func:`get_intent` then :func:`get_attempt` (same order, same locks), in one round trip on PostgreSQL."""
+    """:func:`get_intent` then :func:`get_attempt` (same order, same locks)."""
     pg = _for_update(conn, lock)
     intent, attempt = await fetch_two(
         conn,

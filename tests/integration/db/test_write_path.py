@@ -1,5 +1,5 @@
 """The write path under the payment hot path: group commit on SQLite, prebuilt statements sent straight to the
-driver, pipelined writes on PostgreSQL. Each test runs its own Database on the session database."""
+driver (sqlite3 / asyncpg). Each test runs its own Database on the session database."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.db import sqlite as sqlite_writer
+from paygate.db.dialect import insert_returning_id
 from paygate.db.engine import Database, after_commit
 from paygate.db.prepared import Prepared
-from paygate.db.tables import merchants
+from paygate.db.tables import idempotency_keys, ledger_journals, ledger_postings, merchants
 from paygate.kit.ids import new_id
 from tests.support.databases import create_sqlite
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.db
 T = TypeVar("T")
 
 _INSERT = Prepared(insert(merchants))
-_BY_ID = Prepared(select(merchants).where(merchants.c.id == __import__("sqlalchemy").bindparam("_id")))
+_BY_ID = Prepared(select(merchants).where(merchants.c.id == bindparam("_id")))
 
 
 def _row(name: str = "m") -> dict[str, Any]:
@@ -102,7 +103,7 @@ def test_prepared_writes_are_visible_to_later_statements_of_their_transaction(da
     async def body(db: Database) -> tuple[Any, Any, bool]:
         row = _row()
         async with db.write() as conn:
-            await _INSERT.execute(conn, row)  # queued on PostgreSQL: must reach the server before the selects
+            await _INSERT.execute(conn, row)
             through_sqlalchemy = (
                 await conn.execute(select(merchants.c.name).where(merchants.c.id == row["id"]))
             ).scalar()
@@ -120,7 +121,7 @@ def test_prepared_statement_errors_are_sqlalchemy_errors_and_roll_back(database_
         first, extra = _row(), _row()
         async with db.write() as conn:
             await _INSERT.execute(conn, first)
-        with pytest.raises(IntegrityError):  # on PostgreSQL raised when the pipelined writes go out, at commit
+        with pytest.raises(IntegrityError):
             async with db.write() as conn:
                 await _INSERT.execute(conn, extra)
                 await _INSERT.execute(conn, {**first, "name": "duplicate id"})
@@ -200,3 +201,105 @@ def test_a_write_inside_a_write_raises_instead_of_waiting_for_itself(sqlite_url:
 
     with pytest.raises(RuntimeError, match="cannot open another write transaction"):
         run(sqlite_url, body)
+
+
+# ------------------------------------------------------------------------------------------- write batching
+# On PostgreSQL the writes of a transaction are queued and sent as one statement (paygate.db.pgbatch); the same
+# program must mean the same thing on both databases.
+
+_RENAME = Prepared(update(merchants).where(merchants.c.id == bindparam("_id")).values(name=bindparam("_name")))
+
+
+def _key(merchant_id: str, key: str) -> dict[str, Any]:
+    return {
+        "merchant_id": merchant_id,
+        "livemode": False,
+        "key": key,
+        "method": "POST",
+        "path": "/v1/x",
+        "params_hash": "h",
+        "state": "started",
+        "locked_until": 0,
+        "created": 1,
+    }
+
+
+def test_later_updates_of_a_row_apply_in_program_order(database_url: str) -> None:
+    async def body(db: Database) -> str:
+        row = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, row)
+            for name in ("first", "second", "third"):
+                await _RENAME.execute(conn, {"_id": row["id"], "_name": name})
+        async with db.read() as conn:
+            found = await _BY_ID.fetch_one(conn, {"_id": row["id"]})
+        assert found is not None
+        return str(found["name"])
+
+    assert run(database_url, body) == "third"
+
+
+def test_a_read_sees_the_writes_queued_before_it_in_its_transaction(database_url: str) -> None:
+    async def body(db: Database) -> list[str | None]:
+        row = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, row)
+            await _RENAME.execute(conn, {"_id": row["id"], "_name": "renamed"})
+            first = await _BY_ID.fetch_one(conn, {"_id": row["id"]})
+            await _RENAME.execute(conn, {"_id": row["id"], "_name": "again"})
+            second = await _BY_ID.fetch_one(conn, {"_id": row["id"]})
+        return [r["name"] if r else None for r in (first, second)]
+
+    assert run(database_url, body) == ["renamed", "again"]
+
+
+def test_rows_of_one_execute_many_keep_their_order(database_url: str) -> None:
+    async def body(db: Database) -> list[int]:
+        journal = new_id("jrnl")
+        amounts = [5, -3, 7, -9, 11, -11]
+        async with db.write() as conn:
+            await Prepared(insert(ledger_journals)).execute(
+                conn,
+                {
+                    "id": journal,
+                    "merchant_id": "acct_x",
+                    "livemode": False,
+                    "kind": "test",
+                    "ref_id": journal,
+                    "currency": "eur",
+                    "created": 1,
+                },
+            )
+            rows = [{"journal_id": journal, "account": "a", "amount": a, "currency": "eur"} for a in amounts]
+            await Prepared(insert(ledger_postings)).execute_many(conn, rows)
+        async with db.read() as conn:
+            found = await conn.execute(
+                select(ledger_postings.c.amount)
+                .where(ledger_postings.c.journal_id == journal)
+                .order_by(ledger_postings.c.id)
+            )
+            return [r[0] for r in found]
+
+    assert run(database_url, body) == [5, -3, 7, -9, 11, -11]
+
+
+def test_a_taken_key_rolls_back_the_writes_sent_with_the_claim(database_url: str) -> None:
+    """The hot path's shape: rows queued, then an INSERT … ON CONFLICT DO NOTHING RETURNING that finds the key
+    taken; nothing of the transaction may remain."""
+
+    async def body(db: Database) -> tuple[bool, bool, bool]:
+        first, second = _row(), _row()
+        key = _key(first["id"], new_id("key"))
+        async with db.write() as conn:
+            await _INSERT.execute(conn, first)
+            won = await insert_returning_id(conn, idempotency_keys, key) is not None
+        lost = True
+        with pytest.raises(LookupError):
+            async with db.write() as conn:
+                await _INSERT.execute(conn, second)
+                lost = await insert_returning_id(conn, idempotency_keys, key) is None
+                if lost:
+                    raise LookupError("key taken")
+        return won, lost, await _exists(db, second["id"])
+
+    assert run(database_url, body) == (True, True, False)

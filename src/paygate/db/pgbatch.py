@@ -1,0 +1,217 @@
+"""PostgreSQL: the writes of a transaction queued and sent as one statement, so a payment costs a few round trips.
+
+asyncpg sends one statement per round trip and cannot pipeline different statements. Inside
+:meth:`Database.write <paygate.db.engine.Database.write>` (which wraps its body in :func:`queued_writes`), a
+:class:`~paygate.db.prepared.Prepared` statement that returns nothing is **queued** instead of sent. The queue
+goes out as one statement built from data-modifying common table expressions::
+
+    WITH w0 AS (INSERT INTO payment_intents …), w1 AS (INSERT INTO events …) INSERT INTO idempotency_keys …
+        ON CONFLICT DO NOTHING RETURNING id
+
+either together with the next row-returning :class:`Prepared` statement (as its main statement, as above), or
+before any statement SQLAlchemy runs on the connection, or just before ``COMMIT``.
+
+Why this keeps the transaction's meaning. The parts of one statement share one snapshot and PostgreSQL runs them
+in no defined order, so they must not depend on each other's effects. A batch therefore never holds:
+
+* two writes to the same table when either is an ``UPDATE`` or ``DELETE`` (the later one would not see the
+  earlier), or two inserts into a table with an autoincrement key (their ids would not follow program order);
+  such a queue is sent as several statements, in order;
+* a row-returning statement that reads or writes a table the queued writes wrote (the queue is sent first);
+* statements whose text could not be renumbered safely (quotes, their own ``WITH``).
+
+Foreign keys between parts hold: PostgreSQL checks non-deferrable foreign keys at the end of the statement.
+Rows of one ``execute_many`` are one multi-row ``INSERT``, so their serial ids keep the caller's order.
+
+Errors of queued writes (a unique violation, say) surface where the queue is sent — at the next read or at the
+commit — still inside the transaction, which then rolls back; the caller sees SQLAlchemy's wrapper
+(``IntegrityError`` …) as ``conn.execute`` would raise it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import await_only
+
+__all__ = ["Write", "adapter_of", "flush_before_sqlalchemy", "queue_of", "queued_writes", "run", "send_with"]
+
+# Writes queued per connection while a Database.write() transaction is open on it: id(adapter) -> writes.
+_QUEUES: dict[int, list[Write]] = {}
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\(.*\))$", re.S)
+_MAX_ARGS = 30_000  # PostgreSQL allows 32,767 parameters per statement
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One queued write: its ``$n`` text and arguments, the table it writes, whether it changes rows that exist
+    (``UPDATE``/``DELETE``) rather than only inserting, and whether the table numbers its rows (an
+    autoincrement key, whose order two inserts in one statement would not keep)."""
+
+    sql: str
+    args: list[Any]
+    table: str
+    updates: bool
+    serial: bool = False
+
+    @property
+    def combinable(self) -> bool:
+        return "'" not in self.sql and not self.sql.lstrip().upper().startswith("WITH")
+
+
+def adapter_of(conn: AsyncConnection) -> Any:
+    """SQLAlchemy's asyncpg adapter connection behind ``conn`` on PostgreSQL, else ``None``."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+
+
+def queue_of(adapter: Any) -> list[Write] | None:
+    """The open write queue of ``adapter`` (inside :func:`queued_writes`), else ``None``."""
+    return _QUEUES.get(id(adapter))
+
+
+def multi_row(sql: str, table: str, width: int, rows: list[list[Any]], *, serial: bool = False) -> Write | None:
+    """``rows`` of a single-row ``INSERT … VALUES ($1, …, $width)`` as one multi-row ``INSERT`` (``None`` when
+    the statement is not of that shape)."""
+    found = _MULTI_ROW.match(sql)
+    if found is None or "RETURNING" in sql or "ON CONFLICT" in sql or width * len(rows) > _MAX_ARGS:
+        return None
+    head, values = found.groups()
+    tuples = [_renumber(values, i * width) for i in range(len(rows))]
+    return Write(head + ", ".join(tuples), [a for row in rows for a in row], table, False, serial)
+
+
+async def run(adapter: Any, sql: str, args: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``call(asyncpg connection)`` inside the connection's SQLAlchemy transaction (begun here if SQLAlchemy
+    has not begun it yet: its asyncpg adapter begins lazily); driver errors become SQLAlchemy's wrappers."""
+    error: type[Exception] = adapter.dbapi.Error
+    try:
+        if adapter._transaction is None and not adapter.autocommit:
+            await adapter._start_transaction()  # raises the adapter's DBAPI-level errors itself
+        return await call(adapter._connection)
+    except error as exc:
+        raise DBAPIError.instance(sql, args, exc, error) from exc
+    except Exception as exc:  # asyncpg's own, translated as SQLAlchemy's adapter translates them
+        try:
+            adapter._handle_exception(exc)
+        except error as translated:
+            raise DBAPIError.instance(sql, args, translated, error) from exc
+        raise
+
+
+async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[str]) -> Any:
+    """Run the row-returning statement ``sql`` and return its first row (an asyncpg ``Record`` or ``None``),
+    sending the queued writes in the same statement when that keeps their meaning (module docstring), else
+    before it."""
+    queue = _QUEUES.get(id(adapter))
+    if queue:
+        batch = list(queue)
+        queue.clear()
+        if _one_batch(batch) and not touches & {w.table for w in batch} and "'" not in sql:
+            sql, args = _combine([*batch, Write(sql, args, "", False)])
+            return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
+        await _send(adapter, batch)
+    return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
+
+
+@asynccontextmanager
+async def queued_writes(conn: AsyncConnection) -> AsyncIterator[None]:
+    """For the body of a PostgreSQL write transaction: queue :class:`~paygate.db.prepared.Prepared` writes; on
+    success send what is still queued (before the caller commits). On an exception the queue is dropped unsent;
+    the caller rolls back."""
+    adapter = adapter_of(conn)
+    if adapter is None:
+        yield
+        return
+    key = id(adapter)
+    _QUEUES[key] = []
+    try:
+        yield
+        queue = _QUEUES[key]
+        if queue:
+            batch = list(queue)
+            queue.clear()
+            await _send(adapter, batch)
+    finally:
+        _QUEUES.pop(key, None)
+
+
+def flush_before_sqlalchemy(engine: AsyncEngine) -> None:
+    """Register on a PostgreSQL engine: before SQLAlchemy runs a statement on a connection with queued writes,
+    send them (statements reach the server in program order)."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _flush(conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
+        adapter = conn.connection.dbapi_connection
+        queue = _QUEUES.get(id(adapter))
+        if queue:
+            batch = list(queue)
+            queue.clear()
+            await_only(_send(adapter, batch))
+
+
+# ------------------------------------------------------------------------------------------- batching
+
+
+async def _send(adapter: Any, batch: list[Write]) -> None:
+    for group in _groups(batch):
+        sql, args = _combine(group)
+        await run(adapter, sql, args, _executor(sql, args))
+
+
+def _executor(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:
+    async def execute(db: Any) -> Any:
+        return await db.execute(sql, *args)
+
+    return execute
+
+
+def _groups(batch: list[Write]) -> list[list[Write]]:
+    """Split ``batch``, in order, into runs that can each be one statement."""
+    groups: list[list[Write]] = []
+    current: list[Write] = []
+    written: dict[str, bool] = {}  # table -> updated in the current run
+    args = 0
+    for w in batch:
+        clash = w.table in written and (w.updates or w.serial or written[w.table])
+        if current and (clash or not w.combinable or not current[-1].combinable or args + len(w.args) > _MAX_ARGS):
+            groups.append(current)
+            current, written, args = [], {}, 0
+        current.append(w)
+        written[w.table] = written.get(w.table, False) or w.updates
+        args += len(w.args)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _one_batch(batch: list[Write]) -> bool:
+    return all(w.combinable for w in batch) and len(_groups(batch)) == 1
+
+
+def _combine(parts: list[Write]) -> tuple[str, list[Any]]:
+    """One statement: every part but the last as ``wN AS (…)``, the last as the main statement."""
+    if len(parts) == 1:
+        return parts[0].sql, parts[0].args
+    texts: list[str] = []
+    args: list[Any] = []
+    for part in parts:
+        texts.append(_renumber(part.sql, len(args)))
+        args.extend(part.args)
+    ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
+    return f"WITH {ctes} {texts[-1]}", args
+
+
+def _renumber(sql: str, offset: int) -> str:
+    if not offset:
+        return sql
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
