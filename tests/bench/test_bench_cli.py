@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from paygate.bench.stack import Stack
+from tests.support.databases import postgres_admin_url, selected_backends
 
 pytestmark = pytest.mark.db
 
@@ -43,3 +46,18 @@ def test_the_command_benchmarks_a_running_gateway_and_writes_the_json_contract(
     assert doc["processor_checked"] is True
     assert doc["run"]["own_stack"] is False
     assert "payments/s" in done.stdout and "ledger verify" in done.stdout
+
+
+@pytest.mark.skipif("postgres" not in selected_backends(), reason="a PostgreSQL server to ask")
+def test_a_database_that_does_not_exist_is_one_clear_line_and_exit_status_2(tmp_path: Path) -> None:
+    missing = make_url(postgres_admin_url()).set(database="paygate_bench_no_such_db").render_as_string(False)
+    done = subprocess.run(
+        [sys.executable, "-m", "paygate.cli", "bench", "--database-url", missing, "--count", "5", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert 'database "paygate_bench_no_such_db" does not exist' in done.stderr
+    assert "Traceback" not in done.stderr and "│" not in done.stderr  # no (rich) traceback

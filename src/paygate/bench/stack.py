@@ -184,10 +184,20 @@ async def _create_merchant(database_url: str, name: str) -> str:
 
 
 def prepare_database(database_url: str) -> None:
+    """Migrate the bench's database. Raises ``RuntimeError`` (one line: which database and why) when it cannot
+    be reached or used, e.g. a PostgreSQL database that does not exist (the bench does not create it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
     from paygate.db.migrate import upgrade
 
     _sqlite_dir(database_url)
-    upgrade(database_url)
+    try:
+        upgrade(database_url)
+    except DBAPIError as exc:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[-1] if exc.orig is not None else type(exc).__name__
+        raise RuntimeError(f"cannot use the database {shown}: {reason}") from exc
 
 
 def child_env(options: BenchOptions, run_dir: Path, database_url: str, simulator_url: str | None) -> dict[str, str]:
