@@ -48,6 +48,9 @@ _QUEUES: dict[int, list[Write]] = {}
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\(.*\))$", re.S)
 _MAX_ARGS = 30_000  # PostgreSQL allows 32,767 parameters per statement
+# Combined texts by their parts (a transaction shape repeats: the hot path's are a handful). Bounded.
+_COMBINED: dict[tuple[tuple[str, int], ...], str] = {}
+_COMBINED_MAX = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +64,13 @@ class Write:
     table: str
     updates: bool
     serial: bool = False
+    combinable: bool = True  # see combinable()
 
-    @property
-    def combinable(self) -> bool:
-        return "'" not in self.sql and not self.sql.lstrip().upper().startswith("WITH")
+
+def combinable(sql: str) -> bool:
+    """Whether ``sql`` can be a part of a combined statement: no quoted text (whose ``$n`` must not be
+    renumbered) and no ``WITH`` of its own."""
+    return "'" not in sql and not sql.lstrip().upper().startswith("WITH")
 
 
 def adapter_of(conn: AsyncConnection) -> Any:
@@ -87,7 +93,7 @@ def multi_row(sql: str, table: str, width: int, rows: list[list[Any]], *, serial
         return None
     head, values = found.groups()
     tuples = [_renumber(values, i * width) for i in range(len(rows))]
-    return Write(head + ", ".join(tuples), [a for row in rows for a in row], table, False, serial)
+    return Write(head + ", ".join(tuples), [a for row in rows for a in row], table, False, serial, combinable(sql))
 
 
 async def run(adapter: Any, sql: str, args: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -116,7 +122,7 @@ async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[
     if queue:
         batch = list(queue)
         queue.clear()
-        if _one_batch(batch) and not touches & {w.table for w in batch} and "'" not in sql:
+        if _one_batch(batch) and not touches & {w.table for w in batch} and combinable(sql):
             sql, args = _combine([*batch, Write(sql, args, "", False)])
             return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
         await _send(adapter, batch)
@@ -202,13 +208,23 @@ def _combine(parts: list[Write]) -> tuple[str, list[Any]]:
     """One statement: every part but the last as ``wN AS (…)``, the last as the main statement."""
     if len(parts) == 1:
         return parts[0].sql, parts[0].args
-    texts: list[str] = []
     args: list[Any] = []
     for part in parts:
-        texts.append(_renumber(part.sql, len(args)))
         args.extend(part.args)
-    ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
-    return f"WITH {ctes} {texts[-1]}", args
+    key = tuple((part.sql, len(part.args)) for part in parts)
+    sql = _COMBINED.get(key)
+    if sql is None:
+        texts: list[str] = []
+        offset = 0
+        for part in parts:
+            texts.append(_renumber(part.sql, offset))
+            offset += len(part.args)
+        ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
+        sql = f"WITH {ctes} {texts[-1]}"
+        if len(_COMBINED) >= _COMBINED_MAX:
+            _COMBINED.clear()
+        _COMBINED[key] = sql
+    return sql, args
 
 
 def _renumber(sql: str, offset: int) -> str:

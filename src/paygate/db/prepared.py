@@ -51,13 +51,14 @@ _POSTGRES: Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-cal
 
 
 class _Compiled:
-    __slots__ = ("bools", "defaults", "order", "sql")
+    __slots__ = ("bools", "combinable", "defaults", "order", "sql")
 
     def __init__(self, sql: str, defaults: dict[str, Any], bools: tuple[str, ...], order: tuple[str, ...]) -> None:
         self.sql = sql
         self.defaults = defaults  # literal values in the statement, scalar defaults of columns not named
         self.bools = bools  # result columns to turn into bool (SQLite stores 0/1)
         self.order = order  # PostgreSQL: the bind names of $1, $2, … in order
+        self.combinable = pgbatch.combinable(sql)
 
     def params(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**self.defaults, **params} if self.defaults else params
@@ -127,7 +128,7 @@ class Prepared:
             args = c.args(params)
             queue = pgbatch.queue_of(adapter)
             if queue is not None:
-                queue.append(pgbatch.Write(c.sql, args, self.table, self.updates, self.serial))
+                queue.append(pgbatch.Write(c.sql, args, self.table, self.updates, self.serial, c.combinable))
                 return
             await pgbatch.run(adapter, c.sql, args, lambda db: db.execute(c.sql, *args))
             return
@@ -151,7 +152,9 @@ class Prepared:
             if queue is not None:
                 one = pgbatch.multi_row(c.sql, self.table, len(c.order), many, serial=self.serial)
                 queue.extend(
-                    [one] if one else [pgbatch.Write(c.sql, a, self.table, self.updates, self.serial) for a in many]
+                    [one]
+                    if one
+                    else [pgbatch.Write(c.sql, a, self.table, self.updates, self.serial, c.combinable) for a in many]
                 )
                 return
             await pgbatch.run(adapter, c.sql, many, lambda db: db.executemany(c.sql, many))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from paygate.db.pgbatch import Write, _combine, _groups, multi_row
+from paygate.db.pgbatch import Write, _combine, _groups, combinable, multi_row
 
 
 def _w(table: str, *, updates: bool = False, serial: bool = False, sql: str | None = None) -> Write:
     text = sql or (f"UPDATE {table} SET a=$1 WHERE id=$2" if updates else f"INSERT INTO {table} (a, b) VALUES ($1, $2)")
-    return Write(text, [1, 2], table, updates, serial)
+    return Write(text, [1, 2], table, updates, serial, combinable(text))
 
 
 def _shape(batch: list[Write]) -> list[list[str]]:
@@ -54,3 +54,11 @@ def test_rows_of_one_insert_become_one_multi_row_insert_in_order() -> None:
     assert one.args == ["x", 1, "y", 2, "z", 3]
     assert multi_row("INSERT INTO p (a) VALUES ($1) ON CONFLICT DO NOTHING", "p", 1, [[1], [2]]) is None
     assert multi_row("INSERT INTO p (a) VALUES ($1) RETURNING p.id", "p", 1, [[1], [2]]) is None
+
+
+def test_a_repeated_shape_gets_the_same_text_with_its_own_arguments() -> None:
+    shape = [_w("a"), _w("b", updates=True)]
+    again = [Write(w.sql, [7, 8], w.table, w.updates) for w in shape]
+    first, second = _combine(shape), _combine(again)
+    assert first[0] == second[0]
+    assert (first[1], second[1]) == ([1, 2, 1, 2], [7, 8, 7, 8])
