@@ -28,11 +28,13 @@ from paygate.events.webhook_api import router as webhook_endpoints_router
 from paygate.hooks.endpoints import router as hooks_router
 from paygate.http import DOCUMENTED_MODELS, json
 from paygate.kit import timing
+from paygate.kit.directroutes import DirectRoutes, direct_route, exception_handlers
 from paygate.kit.errors import ApiError, ApiFailure, InvalidRequest
 from paygate.kit.gctune import tune_for_serving
 from paygate.kit.ids import new_id
 from paygate.kit.redaction import redact_text
 from paygate.payments.authentication import router as sandbox_3ds_router
+from paygate.payments.endpoints import create_payment_intent
 from paygate.payments.endpoints import router as payments_router
 from paygate.processors.endpoints import router as processors_router
 from paygate.refunds.endpoints import router as refunds_router
@@ -209,5 +211,14 @@ def create_app(gateway: Gateway) -> FastAPI:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # The payment hot path skips FastAPI's routing and dependency layers (paygate.kit.directroutes); added
+    # first, so it runs inside RequestContextMiddleware (request id, access log, 500 envelope).
+    by_class, by_status = exception_handlers(app)
+    app.add_middleware(
+        DirectRoutes,
+        routes=[direct_route(payments_router, create_payment_intent)],
+        handlers=by_class,
+        status_handlers=by_status,
+    )
     app.add_middleware(RequestContextMiddleware, access_log=gateway.settings.access_log)
     return app
