@@ -62,3 +62,24 @@ def test_new_secret_has_prefix_and_at_least_190_bits() -> None:
     assert re.fullmatch(r"[0-9A-Za-z]+", body)
     assert len(body) >= 32  # 24 random bytes in base62
     assert len({new_secret("sk_test") for _ in range(1000)}) == 1000
+
+
+@given(ms=st.integers(min_value=0, max_value=62**9))
+def test_time_prefix_is_the_eight_low_base62_digits_of_the_millisecond(ms: int) -> None:
+    assert ids._time_prefix(ms) == ids._b62(ms, 8)
+
+
+def test_random_part_uses_every_base62_character_about_equally() -> None:
+    counts: dict[str, int] = {}
+    for _ in range(4000):
+        for ch in new_id("pi")[-16:]:
+            counts[ch] = counts.get(ch, 0) + 1
+    assert set(counts) == set(ids._ALPHABET)
+    expected = 4000 * 16 / 62  # ~1032 per character (sd ~32); byte % 62 would give the first 8 about 1250
+    assert all(0.8 * expected < n < 1.2 * expected for n in counts.values())
+
+
+def test_random_part_draws_again_when_too_many_random_bytes_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter([bytes([255] * 10 + [0] * 14), bytes(range(24))])  # 14 usable, then 24 usable
+    monkeypatch.setattr(ids.os, "urandom", lambda n: next(draws))
+    assert new_id("pi")[-16:] == ids._ALPHABET[:16]
