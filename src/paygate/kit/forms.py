@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import orjson
 
@@ -21,26 +21,54 @@ _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 MAX_BODY_BYTES = 256 * 1024
 MAX_INDEX = 1000
+MAX_FIELDS = 2000
 
 
-def _finish(node: Any, path: str = "") -> Any:
+def _finish(node: dict[Any, Any], path: str = "") -> Any:
     """Turn dicts whose keys are all list indices into lists (``{"0": a, "1": b}`` → ``[a, b]``).
 
     A key used both as a list (``a[0]``/``a[]``) and as an object (``a[b]``) is a conflict, not a dict with
-    mixed int and str keys (which no schema, and no JSON encoder, can handle)."""
-    if isinstance(node, dict):
-        ints = sum(isinstance(k, int) for k in node)
-        if ints and ints != len(node):
-            raise InvalidRequest(f"Conflicting values for parameter {path[:64]}", param=path[:64] or None)
-        if ints:
-            return [_finish(node[k], f"{path}[{k}]") for k in sorted(node)]
-        return {k: _finish(v, f"{path}[{k}]" if path else str(k)) for k, v in node.items()}
-    return node
+    mixed int and str keys (which no schema, and no JSON encoder, can handle). Leaves are kept as they are."""
+    ints = sum(isinstance(k, int) for k in node)
+    if ints and ints != len(node):
+        raise InvalidRequest(f"Conflicting values for parameter {path[:64]}", param=path[:64] or None)
+    if ints:
+        return [_finish(v, f"{path}[{k}]") if isinstance(v := node[k], dict) else v for k in sorted(node)]
+    return {k: _finish(v, f"{path}[{k}]" if path else str(k)) if isinstance(v, dict) else v for k, v in node.items()}
+
+
+def _pairs(raw: str) -> list[tuple[str, str]]:
+    """``parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_FIELDS)``, without its per-field overhead:
+    the same pairs and the same ``ValueError`` beyond ``MAX_FIELDS`` (the payment hot path decodes every body)."""
+    if not raw:
+        return []
+    if 1 + raw.count("&") > MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    out = []
+    for field in raw.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = unquote(name)
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = unquote(value)
+        out.append((name, value))
+    return out
 
 
 def decode_form(raw: str) -> dict[str, Any]:
     root: dict[Any, Any] = {}
-    for full_key, value in parse_qsl(raw, keep_blank_values=True, strict_parsing=False, max_num_fields=2000):
+    for full_key, value in _pairs(raw):
+        if full_key and "[" not in full_key and "]" not in full_key:  # a plain name (most parameters)
+            if isinstance(root.get(full_key), dict):
+                raise InvalidRequest(f"Conflicting values for parameter {full_key[:64]}", param=full_key[:64])
+            root[full_key] = value
+            continue
         m = _KEY.match(full_key)
         if not m:
             raise InvalidRequest(f"Invalid parameter name: {full_key[:64]}", param=full_key[:64])

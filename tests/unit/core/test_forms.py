@@ -153,3 +153,20 @@ def test_decode_form_round_trips_what_the_stripe_sdk_encodes(metadata: dict[str,
     if expand:
         expected["expand"] = expand
     assert decoded == expected
+
+
+@given(raw=st.text(alphabet="ab=&+%2F0[]\u00e9 ", max_size=40))
+def test_form_pairs_are_exactly_what_parse_qsl_reads(raw: str) -> None:
+    from urllib.parse import parse_qsl
+
+    from paygate.kit.forms import MAX_FIELDS, _pairs
+
+    assert _pairs(raw) == parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+
+
+def test_decode_form_refuses_more_fields_than_parse_qsl_allows() -> None:
+    from paygate.kit.forms import MAX_FIELDS
+
+    assert len(decode_form("&".join(f"k{i}=v" for i in range(MAX_FIELDS)))) == MAX_FIELDS
+    with pytest.raises(ValueError, match="Max number of fields"):
+        decode_form("&".join(f"k{i}=v" for i in range(MAX_FIELDS + 1)))
