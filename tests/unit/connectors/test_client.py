@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx2
@@ -87,3 +88,22 @@ async def test_logs_carry_no_card_data_or_credentials() -> None:
     dumped = repr(logger.records)
     assert "4242424242424242" not in dumped and "987" not in dumped and "sk_test_secret123" not in dumped
     assert any(r["event"] == "connector.http" and r["status"] == 200 for r in logger.records)
+
+
+class LevelledLogger(Logger):
+    """A logger that, like structlog's filtering loggers, says which levels it emits."""
+
+    def __init__(self, min_level: int) -> None:
+        super().__init__()
+        self.min_level = min_level
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= self.min_level
+
+
+@pytest.mark.parametrize(("min_level", "logged"), [(logging.INFO, True), (logging.WARNING, False)])
+async def test_attempt_line_is_written_only_when_info_is_enabled(min_level: int, logged: bool) -> None:
+    logger = LevelledLogger(min_level)
+    async with client(lambda request: httpx2.Response(200, content=b"{}"), logger) as http:
+        await http.request("POST", "http://psp/v1/payments", idempotent=False)
+    assert any(r["event"] == "connector.http" for r in logger.records) is logged
