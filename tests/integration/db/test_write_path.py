@@ -303,3 +303,41 @@ def test_a_taken_key_rolls_back_the_writes_sent_with_the_claim(database_url: str
         return won, lost, await _exists(db, second["id"])
 
     assert run(database_url, body) == (True, True, False)
+
+
+def test_write_transactions_are_served_in_arrival_order_when_connections_run_short(database_url: str) -> None:
+    """30 payment-shaped tasks (a write, a pause, another write) on 2 connections: every transaction starts in
+    the order its write() was called. (PostgreSQL's pool queue alone let newcomers overtake waiters, which at
+    256 in flight starved some payments for seconds.)"""
+
+    async def body() -> tuple[list[int], list[int]]:
+        db = Database(database_url, pool_size=2)
+        arrived: list[int] = []
+        entered: list[int] = []
+        ticket = iter(range(10_000))
+
+        async def one_write() -> None:
+            mine = next(ticket)
+            arrived.append(mine)
+            async with db.write() as conn:
+                entered.append(mine)
+                await _INSERT.execute(conn, _row())
+
+        async def payment(i: int) -> None:
+            await one_write()
+            for _ in range(i % 5):  # the "processor call": a few loop turns, different per task
+                await asyncio.sleep(0)
+            await one_write()
+
+        try:
+            await asyncio.gather(one_write(), one_write())  # both connections opened (connecting takes real I/O)
+            arrived.clear()
+            entered.clear()
+            await asyncio.gather(*(payment(i) for i in range(30)))
+        finally:
+            await db.dispose()
+        return arrived, entered
+
+    arrived, entered = asyncio.run(body())
+    assert len(entered) == 60
+    assert entered == arrived
