@@ -309,7 +309,7 @@ class PaymentService:
         guard: Guard,
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Close a failed attempt (no money moved) and open the next one, in one transaction."""
-        async with self.db.write() as conn:
+        async with self.db.write(urgent=True) as conn:
             intent, attempt = await repo.get_intent_and_attempt(conn, ctx, intent_id, attempt_id, lock=True)
             if attempt is None or attempt["status"] != "pending" or intent["latest_charge"] != attempt_id:
                 return None
@@ -368,7 +368,7 @@ class PaymentService:
         *,
         error_on_requires_action: bool = False,
     ) -> Reply:
-        async with self.db.write() as conn:
+        async with self.db.write(urgent=True) as conn:  # records what the processor decided: served first
             intent, attempt = await repo.get_intent_and_attempt(conn, ctx, intent_id, attempt_id, lock=True)
             assert attempt is not None
             applied = await flows.apply_authorization(
@@ -581,7 +581,7 @@ class PaymentService:
             result = await self.router.invoke(route, lambda: route.connector.capture(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
-        async with self.db.write() as conn:
+        async with self.db.write(urgent=True) as conn:
             intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
             att = await repo.get_attempt(conn, attempt["id"], lock=True)
             assert att is not None
@@ -647,7 +647,7 @@ class PaymentService:
             result = await self.router.invoke(route, lambda: route.connector.void(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
-        async with self.db.write() as conn:
+        async with self.db.write(urgent=True) as conn:
             intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
             att = await repo.get_attempt(conn, attempt["id"], lock=True)
             assert att is not None

@@ -143,7 +143,7 @@ class RefundService:
 
     async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard) -> Reply:
         result = await send_to_processor(self.db, self.router, refund)
-        async with self.db.write() as conn:
+        async with self.db.write(urgent=True) as conn:
             refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)
             refund = await apply_refund_result(conn, ctx, refund, result)
             if isinstance(result, ProcessorUnavailable):
