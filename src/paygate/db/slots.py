@@ -3,7 +3,8 @@ already did first.
 
 Why: SQLAlchemy's pool queue lets a newcomer take a connection that was just returned while an earlier waiter is
 still waking up; that waiter then queues again at the back, so under load some requests starved for seconds.
-Taking a slot first (at most as many slots as pool connections) means the pool never makes a write wait.
+Taking a slot first (as many slots as pool connections) means a write waits in the pool's queue only behind
+reads, which take connections without a slot and hold them briefly.
 
 Why two classes of waiter: a payment takes a connection twice, before and after the processor call. The second
 transaction records an outcome the processor has already decided (money may have moved); while it waits, the
