@@ -34,6 +34,7 @@ from paygate.db.sqlite import SqliteWriter, apply_pragmas
 
 __all__ = ["Database", "after_commit", "async_url", "sync_url"]
 
+_READ_OVERFLOW = 2  # PostgreSQL: connections beyond pool_size, for reads only in effect (see Database.__init__)
 _AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("paygate_after_commit", default=None)
 
 
@@ -87,10 +88,12 @@ class Database:
             self._writer = self._sqlite_writer.engine
             self._reader = self._sqlite_engine(pool_size=pool_size, sync=sqlite_synchronous, echo=echo)
         else:
-            # A fixed pool: connections are opened once and kept. Overflow connections, opened and closed under
-            # load, cost a connection handshake and a server backend each time (profiled: a few % of the API's CPU).
+            # pool_size connections, opened once and kept; writes never hold more than that (write() takes a slot
+            # first). Overflow connections are opened and closed per use — a handshake and a server backend each
+            # time (with writes overflowing, a few % of the API's CPU) — so there are only _READ_OVERFLOW, for
+            # reads that arrive while every connection is busy: a read inside a write never waits forever.
             self._writer = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=0, pool_pre_ping=False, echo=echo
+                self.url, pool_size=pool_size, max_overflow=_READ_OVERFLOW, pool_pre_ping=False, echo=echo
             )
             flush_before_sqlalchemy(self._writer)
             self._reader = self._writer

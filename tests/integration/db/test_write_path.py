@@ -341,3 +341,22 @@ def test_write_transactions_are_served_in_arrival_order_when_connections_run_sho
     arrived, entered = asyncio.run(body())
     assert len(entered) == 60
     assert entered == arrived
+
+
+def test_a_read_inside_a_write_does_not_wait_for_a_connection_when_every_write_slot_is_taken(
+    database_url: str,
+) -> None:
+    """One connection in the pool, held by the write: the read inside it still gets one (PostgreSQL keeps a
+    couple of connections beyond the pool for reads; SQLite reads have their own)."""
+
+    async def body() -> bool:
+        db = Database(database_url, pool_size=1)
+        row = _row()
+        try:
+            async with db.write() as conn:
+                await _INSERT.execute(conn, row)
+                return await asyncio.wait_for(_exists(db, row["id"]), timeout=30)  # sees committed data only
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(body()) is False
