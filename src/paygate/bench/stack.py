@@ -184,16 +184,28 @@ async def _create_merchant(database_url: str, name: str) -> str:
 
 
 def prepare_database(database_url: str) -> None:
-    """Migrate the bench's database. Raises ``RuntimeError`` (one line: which database and why) when it cannot
-    be reached or used, e.g. a PostgreSQL database that does not exist (the bench does not create it)."""
+    """Migrate the bench's database and, on PostgreSQL, ``VACUUM ANALYZE`` it: rows left dead by earlier runs
+    would otherwise lower the figures run after run on a server without autovacuum (this machine's has it
+    off: 17 % fewer payments/s after a few dozen runs). Raises ``RuntimeError`` (one line: which database and
+    why) when it cannot be reached or used, e.g. a PostgreSQL database that does not exist (the bench does not
+    create it)."""
+    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
+    from paygate.db.engine import sync_url
     from paygate.db.migrate import upgrade
 
     _sqlite_dir(database_url)
     try:
         upgrade(database_url)
+        if make_url(database_url).get_backend_name() == "postgresql":
+            engine = create_engine(sync_url(database_url), isolation_level="AUTOCOMMIT")
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("VACUUM ANALYZE"))
+            finally:
+                engine.dispose()
     except DBAPIError as exc:
         shown = make_url(database_url).render_as_string(hide_password=True)
         reason = str(exc.orig).strip().splitlines()[-1] if exc.orig is not None else type(exc).__name__
