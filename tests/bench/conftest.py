@@ -12,6 +12,18 @@ from paygate.bench.options import BenchOptions
 from paygate.bench.stack import Stack, start_stack
 from tests.support.databases import create_postgres, drop_postgres
 
+# The keys of --json that other tools rely on (the contract).
+CONTRACT_KEYS = {
+    "payments_per_second",
+    "p50_ms",
+    "p99_ms",
+    "gateway_added_p99_ms",
+    "errors",
+    "lost",
+    "duplicated",
+    "ledger_ok",
+}
+
 
 @pytest.fixture(scope="session")
 def bench_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -12,20 +12,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from paygate.bench.stack import Stack
+from tests.bench.conftest import CONTRACT_KEYS
 from tests.support.databases import postgres_admin_url, selected_backends
 
 pytestmark = pytest.mark.db
-
-CONTRACT_KEYS = {
-    "payments_per_second",
-    "p50_ms",
-    "p99_ms",
-    "gateway_added_p99_ms",
-    "errors",
-    "lost",
-    "duplicated",
-    "ledger_ok",
-}
 
 
 def test_the_command_benchmarks_a_running_gateway_and_writes_the_json_contract(

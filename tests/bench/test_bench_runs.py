@@ -14,20 +14,9 @@ import pytest
 from paygate.bench.run import run_bench
 from paygate.bench.stack import Stack
 from paygate.bench.verify import verify_run
-from tests.bench.conftest import short
+from tests.bench.conftest import CONTRACT_KEYS, short
 
 pytestmark = pytest.mark.db
-
-CONTRACT_KEYS = {
-    "payments_per_second",
-    "p50_ms",
-    "p99_ms",
-    "gateway_added_p99_ms",
-    "errors",
-    "lost",
-    "duplicated",
-    "ledger_ok",
-}
 
 
 @pytest.mark.parametrize("scenario", ["card", "two-step", "manual-capture", "mixed"])
