@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 import stripe
+import structlog
 
 from paygate.kit.logs import configure as configure_logging
 from tests.support.databases import create_postgres, create_sqlite, drop_postgres, selected_backends
@@ -81,3 +83,21 @@ def artifacts_dir() -> Path:
     path = Path("test-artifacts")
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def rendered_logs() -> Iterator[list[str]]:
+    """Tap the production structlog pipeline after its renderer: exactly the lines written to stderr (the
+    card-leak tests scan them)."""
+    lines: list[str] = []
+
+    def tap(_logger: Any, _name: str, event: Any) -> Any:
+        lines.append(str(event))
+        return event
+
+    processors = structlog.get_config()["processors"]
+    processors.append(tap)  # the same list object cached loggers use
+    try:
+        yield lines
+    finally:
+        processors.remove(tap)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
-import structlog
 
 from tests.checkout._page_support import (
     AMEX,
@@ -45,23 +43,6 @@ def _leaks(text: str) -> list[str]:
 @pytest.fixture(autouse=True)
 def _fresh_limits(server: RunningServer) -> None:
     reset_limits(server)
-
-
-@pytest.fixture
-def rendered_logs() -> Iterator[list[str]]:
-    """Every line the production structlog pipeline renders (what would reach stderr)."""
-    lines: list[str] = []
-
-    def tap(_logger: Any, _name: str, event: Any) -> Any:
-        lines.append(str(event))
-        return event
-
-    processors = structlog.get_config()["processors"]
-    processors.append(tap)
-    try:
-        yield lines
-    finally:
-        processors.remove(tap)
 
 
 def _text(resp: httpx2.Response) -> str:

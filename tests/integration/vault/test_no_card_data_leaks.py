@@ -36,23 +36,6 @@ def _leaks(text: str) -> list[str]:
 
 
 @pytest.fixture
-def rendered_logs() -> Iterator[list[str]]:
-    """Tap the production structlog pipeline after its renderer: exactly the lines written to stderr."""
-    lines: list[str] = []
-
-    def tap(_logger: Any, _name: str, event: Any) -> Any:
-        lines.append(str(event))
-        return event
-
-    processors = structlog.get_config()["processors"]
-    processors.append(tap)  # the same list object cached loggers use
-    try:
-        yield lines
-    finally:
-        processors.remove(tap)
-
-
-@pytest.fixture
 def fresh(backend: str, tmp_path: Path) -> Iterator[tuple[str, Merchant]]:
     """A database of this test's own: the raw-file scan must not match digits other tests wrote (an amount of
     739 in an event would look like the CVC 739)."""
