@@ -11,19 +11,21 @@ import httpx2
 from sqlalchemy import select
 
 from paygate.checkout.page import page_runtime
-from paygate.checkout.tables import checkout_sessions
-from paygate.db.tables import payment_attempts, payment_intents
+from paygate.db.tables import payment_intents
+from tests.checkout._sessions_support import DECLINE as DECLINE
+from tests.checkout._sessions_support import INSUFFICIENT as INSUFFICIENT
+from tests.checkout._sessions_support import SLOW as SLOW
+from tests.checkout._sessions_support import THREE_DS as THREE_DS
+from tests.checkout._sessions_support import TIMEOUT as TIMEOUT
+from tests.checkout._sessions_support import VISA as VISA
+from tests.checkout._sessions_support import authorizations as authorizations
+from tests.checkout._sessions_support import post_session
+from tests.checkout._sessions_support import session_row as session_row
 from tests.conftest import Merchant
 from tests.support.server import RunningServer
 
-VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"
 AMEX = "378282246310005"
-DECLINE = "4000000000000002"
-INSUFFICIENT = "4000000000009995"
-THREE_DS = "4000002760003184"
-SLOW = "4000000000000259"
-TIMEOUT = "4000000000005126"
 SUCCESS_URL = "https://shop.example/thanks?session={CHECKOUT_SESSION_ID}"
 CANCEL_URL = "https://shop.example/cart"
 
@@ -47,10 +49,7 @@ def session_form(**overrides: Any) -> dict[str, Any]:
 
 
 def create_session(merchant: Merchant, **overrides: Any) -> dict[str, Any]:
-    resp = merchant.post("/v1/checkout/sessions", session_form(**overrides))
-    assert resp.status_code == 200, resp.text
-    body: dict[str, Any] = resp.json()
-    return body
+    return post_session(merchant, session_form(**overrides))
 
 
 def reset_limits(server: RunningServer) -> None:
@@ -154,15 +153,6 @@ def csp_directives(header: str) -> dict[str, list[str]]:
     return out
 
 
-def session_row(server: RunningServer, session_id: str) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        async with server.gateway.db.read() as conn:
-            row = (await conn.execute(select(checkout_sessions).where(checkout_sessions.c.id == session_id))).mappings()
-            return dict(row.one())
-
-    return server.call(go())
-
-
 def intent_status(server: RunningServer, intent_id: str) -> str:
     async def go() -> str:
         async with server.gateway.db.read() as conn:
@@ -170,15 +160,3 @@ def intent_status(server: RunningServer, intent_id: str) -> str:
             return str((await conn.execute(stmt)).scalar_one())
 
     return server.call(go())
-
-
-def authorizations(server: RunningServer, intent_id: str) -> int:
-    """Authorizations the in-process sandbox processor accepted for this intent's payment attempts."""
-
-    async def go() -> set[str]:
-        async with server.gateway.db.read() as conn:
-            stmt = select(payment_attempts.c.id).where(payment_attempts.c.intent_id == intent_id)
-            return {str(x) for x in (await conn.execute(stmt)).scalars()}
-
-    ids = server.call(go())
-    return sum(1 for op in server.gateway.sandbox.operations_of("authorize") if op.idempotency_key in ids)

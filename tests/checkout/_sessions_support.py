@@ -43,7 +43,12 @@ def session_form(**overrides: Any) -> dict[str, Any]:
 
 
 def create_session(merchant: Merchant, **overrides: Any) -> dict[str, Any]:
-    resp = merchant.post("/v1/checkout/sessions", session_form(**overrides))
+    return post_session(merchant, session_form(**overrides))
+
+
+def post_session(merchant: Merchant, form: dict[str, Any]) -> dict[str, Any]:
+    """Create a session from ``form`` through the API; it must succeed."""
+    resp = merchant.post("/v1/checkout/sessions", form)
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
