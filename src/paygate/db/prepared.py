@@ -114,6 +114,9 @@ class Prepared:
         out = self._cache[key] = _Compiled(compiled.string, defaults, bools, order)
         return out
 
+    def _write(self, c: _Compiled, args: list[Any]) -> pgbatch.Write:
+        return pgbatch.Write(c.sql, args, self.table, self.updates, self.serial, c.combinable)
+
     async def execute(self, conn: AsyncConnection, params: dict[str, Any]) -> None:
         """Run a statement that returns no rows (queued on PostgreSQL inside ``Database.write``)."""
         raw = driver_sqlite(conn)
@@ -128,7 +131,7 @@ class Prepared:
             args = c.args(params)
             queue = pgbatch.queue_of(adapter)
             if queue is not None:
-                queue.append(pgbatch.Write(c.sql, args, self.table, self.updates, self.serial, c.combinable))
+                queue.append(self._write(c, args))
                 return
             await pgbatch.run(adapter, c.sql, args, lambda db: db.execute(c.sql, *args))
             return
@@ -151,11 +154,7 @@ class Prepared:
             queue = pgbatch.queue_of(adapter)
             if queue is not None:
                 one = pgbatch.multi_row(c.sql, self.table, len(c.order), many, serial=self.serial)
-                queue.extend(
-                    [one]
-                    if one
-                    else [pgbatch.Write(c.sql, a, self.table, self.updates, self.serial, c.combinable) for a in many]
-                )
+                queue.extend([one] if one else [self._write(c, a) for a in many])
                 return
             await pgbatch.run(adapter, c.sql, many, lambda db: db.executemany(c.sql, many))
             return
