@@ -102,6 +102,10 @@ class BreakerRegistry:
         self.config = config or BreakerConfig()
         self._breakers: dict[str, CircuitBreaker] = {}
 
+    def reset(self) -> None:
+        """Forget every account's state: each circuit starts closed, with no calls seen."""
+        self._breakers.clear()
+
     def get(self, account_id: str) -> CircuitBreaker:
         breaker = self._breakers.get(account_id)
         if breaker is None:

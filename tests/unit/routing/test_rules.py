@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from paygate.processors.breaker import BreakerConfig, CircuitBreaker
+from paygate.processors.breaker import BreakerConfig, BreakerRegistry, CircuitBreaker
 from paygate.routing.rules import PaymentFacts, Rule, order_accounts, rule_matches
 
 DEFAULT = ["proc_a", "proc_b", "proc_c"]
@@ -85,3 +85,13 @@ def test_a_failed_half_open_probe_reopens_the_breaker() -> None:
     breaker.record(False)
     assert breaker.state == "open"
     assert not breaker.allow()
+
+
+def test_a_reset_registry_hands_out_closed_breakers_that_have_seen_no_calls() -> None:
+    registry = BreakerRegistry(BreakerConfig(window=10, min_calls=2, failure_threshold=0.5, open_seconds=60))
+    for _ in range(2):
+        registry.get("acct_a").record(False)
+    assert not registry.get("acct_a").allow()
+    registry.reset()
+    assert registry.get("acct_a").allow()
+    assert registry.get("acct_a").snapshot()["total_calls"] == 0
