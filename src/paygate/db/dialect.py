@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, Table
+from sqlalchemy import Select, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.db.prepared import Prepared
 
-__all__ = ["insert_ignore", "insert_returning_id", "locked"]
+__all__ = ["insert_ignore", "insert_returning_id", "insert_unique", "locked"]
 
 _IGNORE: dict[tuple[str, str], Prepared] = {}  # (dialect, table) -> INSERT … ON CONFLICT DO NOTHING RETURNING pk
+_RETURNING: dict[str, Prepared] = {}  # table -> INSERT … RETURNING pk (PostgreSQL, queued)
 
 
 def _insert_ignore_stmt(conn: AsyncConnection, table: Table) -> Prepared:
@@ -34,6 +36,40 @@ async def insert_returning_id(conn: AsyncConnection, table: Table, values: dict[
     """
     # RETURNING, not rowcount: one answer on both drivers, whatever rowcount a DO NOTHING insert reports.
     return await _insert_ignore_stmt(conn, table).scalar(conn, values)
+
+
+async def insert_unique(
+    conn: AsyncConnection,
+    table: Table,
+    values: dict[str, Any],
+    *,
+    on_id: Callable[[Any], None],
+    taken: Callable[[], Exception],
+) -> None:
+    """Insert a row that a unique key of ``table`` may refuse: ``on_id(primary key)`` once it is inserted;
+    ``taken()`` is raised when a row with the same unique key exists (and the transaction must roll back).
+
+    Inside a PostgreSQL write transaction the insert is queued with the transaction's other writes
+    (:meth:`Prepared.queue_returning <paygate.db.prepared.Prepared.queue_returning>`): ``on_id`` runs and
+    ``taken()`` is raised where the queue is sent, at the latest when the transaction ends — so a transaction
+    of queued writes ending in this insert is one statement and one round trip. Elsewhere (SQLite) it runs at
+    once, as :func:`insert_returning_id`. A concurrent insert of the same key makes this one wait until the
+    other transaction ends, then fail (it committed) or succeed (it rolled back).
+    """
+    stmt = _RETURNING.get(table.name)
+    if stmt is None:
+        stmt = _RETURNING[table.name] = Prepared(insert(table).returning(*table.primary_key.columns))
+
+    def deliver(row: dict[str, Any] | None) -> None:
+        assert row is not None  # an INSERT without ON CONFLICT returns its row or fails
+        on_id(next(iter(row.values())))
+
+    if stmt.queue_returning(conn, values, deliver, taken=taken):
+        return
+    row_id = await insert_returning_id(conn, table, values)
+    if row_id is None:
+        raise taken()
+    on_id(row_id)
 
 
 async def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:

@@ -11,6 +11,19 @@ goes out as one statement built from data-modifying common table expressions::
 either together with the next row-returning :class:`Prepared` statement (as its main statement, as above), or
 before any statement SQLAlchemy runs on the connection, or just before ``COMMIT``.
 
+**A transaction that is one statement needs no ``BEGIN``.** When the body of a write transaction sent nothing
+(every statement was queued) and its queue is one statement, that statement is sent alone, outside ``BEGIN`` …
+``COMMIT``: PostgreSQL runs it in an implicit transaction of its own, which commits when it succeeds and leaves
+nothing when it fails — the same atomicity and durability as the explicit transaction, in one round trip instead
+of three. (Nothing was read in the transaction, so its isolation has nothing to protect.)
+
+A queued write may return a row (:meth:`Prepared.queue_returning
+<paygate.db.prepared.Prepared.queue_returning>`: an ``INSERT … RETURNING`` whose row the caller needs
+only after the commit, such as an idempotency claim's id); it is then the main statement of its batch and its
+row is handed to a callback when the batch is sent. A queued insert may also name the exception that a unique
+violation on its table means (the key was taken): that exception is raised instead of ``IntegrityError``
+wherever the queue is sent.
+
 Why this keeps the transaction's meaning. The parts of one statement share one snapshot and PostgreSQL runs them
 in no defined order, so they must not depend on each other's effects. A batch therefore never holds:
 
@@ -41,12 +54,22 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
-__all__ = ["Write", "adapter_of", "flush_before_sqlalchemy", "queue_of", "queued_writes", "run", "send_with"]
+__all__ = [
+    "Write",
+    "adapter_of",
+    "flush",
+    "flush_before_sqlalchemy",
+    "queue_of",
+    "queued_writes",
+    "run",
+    "send_with",
+]
 
 # Writes queued per connection while a Database.write() transaction is open on it: id(adapter) -> writes.
 _QUEUES: dict[int, list[Write]] = {}
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\(.*\))$", re.S)
+_UNIQUE_VIOLATION = "23505"
 _MAX_ARGS = 30_000  # PostgreSQL allows 32,767 parameters per statement
 # Combined texts by their parts (a transaction shape repeats: the hot path's are a handful). Bounded.
 _COMBINED: dict[tuple[tuple[str, int], ...], str] = {}
@@ -65,6 +88,8 @@ class Write:
     updates: bool
     serial: bool = False
     combinable: bool = True  # see combinable()
+    on_row: Callable[[Any], None] | None = None  # a RETURNING write: gets its row (asyncpg Record or None)
+    taken: Callable[[], Exception] | None = None  # raised for a unique violation on ``table``
 
 
 def combinable(sql: str) -> bool:
@@ -96,17 +121,31 @@ def multi_row(sql: str, table: str, width: int, rows: list[list[Any]], *, serial
     return Write(head + ", ".join(tuples), [a for row in rows for a in row], table, False, serial, combinable(sql))
 
 
-async def run(adapter: Any, sql: str, args: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
+async def run(
+    adapter: Any,
+    sql: str,
+    args: Any,
+    call: Callable[[Any], Awaitable[Any]],
+    *,
+    begin: bool = True,
+    parts: list[Write] | None = None,
+) -> Any:
     """Run ``call(asyncpg connection)`` inside the connection's SQLAlchemy transaction (begun here if SQLAlchemy
-    has not begun it yet: its asyncpg adapter begins lazily); driver errors become SQLAlchemy's wrappers."""
+    has not begun it yet: its asyncpg adapter begins lazily; with ``begin=False`` a connection outside a
+    transaction runs it as a statement of its own); driver errors become SQLAlchemy's wrappers, or the ``taken``
+    exception of the part of ``parts`` whose table a unique violation names."""
     error: type[Exception] = adapter.dbapi.Error
     try:
-        if adapter._transaction is None and not adapter.autocommit:
+        if begin and adapter._transaction is None and not adapter.autocommit:
             await adapter._start_transaction()  # raises the adapter's DBAPI-level errors itself
         return await call(adapter._connection)
     except error as exc:
         raise DBAPIError.instance(sql, args, exc, error) from exc
     except Exception as exc:  # asyncpg's own, translated as SQLAlchemy's adapter translates them
+        if parts and getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+            for part in parts:
+                if part.taken is not None and part.table == getattr(exc, "table_name", None):
+                    raise part.taken() from exc
         try:
             adapter._handle_exception(exc)
         except error as translated:
@@ -122,9 +161,11 @@ async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[
     if queue:
         batch = list(queue)
         queue.clear()
-        if _one_batch(batch) and not touches & {w.table for w in batch} and combinable(sql):
-            sql, args = _combine([*batch, Write(sql, args, "", False)])
-            return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
+        returning = any(w.on_row is not None for w in batch)
+        if not returning and _one_batch(batch) and not touches & {w.table for w in batch} and combinable(sql):
+            parts = [*batch, Write(sql, args, "", False)]
+            sql, args = _combine(parts)
+            return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args), parts=parts)
         await _send(adapter, batch)
     return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
 
@@ -146,9 +187,21 @@ async def queued_writes(conn: AsyncConnection) -> AsyncIterator[None]:
         if queue:
             batch = list(queue)
             queue.clear()
-            await _send(adapter, batch)
+            # Nothing sent yet in this transaction and one statement to send: no BEGIN/COMMIT (module docstring).
+            await _send(adapter, batch, alone=adapter._transaction is None)
     finally:
         _QUEUES.pop(key, None)
+
+
+async def flush(conn: AsyncConnection) -> None:
+    """Send the writes queued on ``conn`` now (the callbacks of queued ``RETURNING`` writes have run on
+    return). Nothing to do outside a PostgreSQL write transaction."""
+    adapter = adapter_of(conn)
+    queue = None if adapter is None else _QUEUES.get(id(adapter))
+    if queue:
+        batch = list(queue)
+        queue.clear()
+        await _send(adapter, batch)
 
 
 def flush_before_sqlalchemy(engine: AsyncEngine) -> None:
@@ -168,10 +221,19 @@ def flush_before_sqlalchemy(engine: AsyncEngine) -> None:
 # ------------------------------------------------------------------------------------------- batching
 
 
-async def _send(adapter: Any, batch: list[Write]) -> None:
-    for group in _groups(batch):
+async def _send(adapter: Any, batch: list[Write], *, alone: bool = False) -> None:
+    """Send ``batch`` as few statements as keep its meaning; ``alone``: when that is one statement, outside any
+    transaction (the caller has sent nothing in its transaction and ends it right after)."""
+    groups = _groups(batch)
+    begin = not (alone and len(groups) == 1)
+    for group in groups:
+        group = _returning_last(group)
         sql, args = _combine(group)
-        await run(adapter, sql, args, _executor(sql, args))
+        on_row = group[-1].on_row
+        if on_row is None:
+            await run(adapter, sql, args, _executor(sql, args), begin=begin, parts=group)
+        else:
+            on_row(await run(adapter, sql, args, _fetcher(sql, args), begin=begin, parts=group))
 
 
 def _executor(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:
@@ -181,18 +243,37 @@ def _executor(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:
     return execute
 
 
+def _fetcher(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:
+    async def fetch(db: Any) -> Any:
+        return await db.fetchrow(sql, *args)
+
+    return fetch
+
+
+def _returning_last(group: list[Write]) -> list[Write]:
+    """The group with its ``RETURNING`` write (at most one, see _groups) last: the main statement, whose rows
+    the combined statement returns. Parts of a group do not depend on each other, so their order is free."""
+    for i, w in enumerate(group[:-1]):
+        if w.on_row is not None:
+            return [*group[:i], *group[i + 1 :], w]
+    return group
+
+
 def _groups(batch: list[Write]) -> list[list[Write]]:
     """Split ``batch``, in order, into runs that can each be one statement."""
     groups: list[list[Write]] = []
     current: list[Write] = []
     written: dict[str, bool] = {}  # table -> updated in the current run
     args = 0
+    returning = False  # the current run holds a RETURNING write (a statement has one main statement)
     for w in batch:
         clash = w.table in written and (w.updates or w.serial or written[w.table])
+        clash = clash or (returning and w.on_row is not None)
         if current and (clash or not w.combinable or not current[-1].combinable or args + len(w.args) > _MAX_ARGS):
             groups.append(current)
-            current, written, args = [], {}, 0
+            current, written, args, returning = [], {}, 0, False
         current.append(w)
+        returning = returning or w.on_row is not None
         written[w.table] = written.get(w.table, False) or w.updates
         args += len(w.args)
     if current:

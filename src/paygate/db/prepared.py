@@ -29,7 +29,7 @@ processors other than ``Boolean``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean
@@ -136,6 +136,35 @@ class Prepared:
             await pgbatch.run(adapter, c.sql, args, lambda db: db.execute(c.sql, *args))
             return
         await conn.execute(self.stmt, params)  # type: ignore[call-overload]
+
+    def queue_returning(
+        self,
+        conn: AsyncConnection,
+        params: dict[str, Any],
+        on_row: Callable[[dict[str, Any] | None], None],
+        *,
+        taken: Callable[[], Exception] | None = None,
+    ) -> bool:
+        """PostgreSQL, inside ``Database.write``: queue this row-returning write (an ``INSERT … RETURNING``) like
+        a write that returns nothing; ``on_row`` gets its first row (or ``None``) when the queue is sent — at the
+        latest at the commit, or earlier with :func:`paygate.db.pgbatch.flush` — and a unique violation on its
+        table raises ``taken()`` there instead of ``IntegrityError``. Returns ``False`` (nothing queued)
+        anywhere else: the caller runs the statement itself."""
+        adapter = pgbatch.adapter_of(conn)
+        queue = None if adapter is None else pgbatch.queue_of(adapter)
+        if queue is None:
+            return False
+        c = self._compiled(_POSTGRES, frozenset(params))
+
+        def deliver(record: Any) -> None:
+            on_row(None if record is None else dict(record.items()))
+
+        queue.append(
+            pgbatch.Write(
+                c.sql, c.args(params), self.table, self.updates, self.serial, c.combinable, on_row=deliver, taken=taken
+            )
+        )
+        return True
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row (rows share one key set), in one driver call."""

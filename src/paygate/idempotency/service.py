@@ -37,7 +37,8 @@ import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from paygate.db.dialect import insert_returning_id
+from paygate.db import pgbatch
+from paygate.db.dialect import insert_returning_id, insert_unique
 from paygate.db.engine import Database, after_commit
 from paygate.db.prepared import Prepared
 from paygate.db.tables import idempotency_keys as ik
@@ -111,26 +112,36 @@ class Guard:
         """Record what this execution is about to do externally, inside the caller's transaction."""
         if self._claim is not None:
             await self._claim_in(conn, recovery=jsonx.dumps(data))
-        elif self.row_id is not None:
-            await _SET_RECOVERY.execute(conn, {"_id": self.row_id, "_recovery": jsonx.dumps(data)})
+        elif (row_id := await self._row_id(conn)) is not None:
+            await _SET_RECOVERY.execute(conn, {"_id": row_id, "_recovery": jsonx.dumps(data)})
         self.checkpointed = True
 
     async def finish(self, conn: AsyncConnection, status: int, body: bytes) -> None:
         """Store the response inside the caller's transaction (atomic with the state change)."""
         if self._claim is not None:
             await self._claim_in(conn, state="finished", response_status=status, response_body=body.decode())
-        elif self.row_id is not None:
-            await _SET_FINISHED.execute(conn, {"_id": self.row_id, "_status": status, "_body": body.decode()})
+        elif (row_id := await self._row_id(conn)) is not None:
+            await _SET_FINISHED.execute(conn, {"_id": row_id, "_status": status, "_body": body.decode()})
         self.finished = True
 
     async def _claim_in(self, conn: AsyncConnection, **values: Any) -> None:
+        """Insert the key row inside the handler's transaction. On PostgreSQL the insert is queued with the
+        transaction's writes (txn 1 of a payment is then one statement): its id arrives, or :class:`KeyTaken`
+        is raised, where the queue is sent."""
         assert self._claim is not None
-        row_id = await insert_returning_id(conn, ik, {**self._claim, **values})
-        if row_id is None:
-            raise KeyTaken()
+        await insert_unique(conn, ik, {**self._claim, **values}, on_id=self._inserted, taken=KeyTaken)
         self._claim = None
-        self.row_id, self.claim_pending = row_id, True
+        self.claim_pending = True
         after_commit(self._committed)
+
+    def _inserted(self, row_id: int) -> None:
+        self.row_id = row_id
+
+    async def _row_id(self, conn: AsyncConnection) -> int | None:
+        """The key row's id; a claim still queued in this transaction is sent first to learn it."""
+        if self.row_id is None and self.claim_pending:
+            await pgbatch.flush(conn)
+        return self.row_id
 
     def _committed(self) -> None:
         self.claim_pending = False

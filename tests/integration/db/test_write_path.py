@@ -14,12 +14,13 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.db import sqlite as sqlite_writer
-from paygate.db.dialect import insert_returning_id
+from paygate.db.dialect import insert_returning_id, insert_unique
 from paygate.db.engine import Database, after_commit
 from paygate.db.prepared import Prepared
 from paygate.db.tables import idempotency_keys, ledger_journals, ledger_postings, merchants
+from paygate.idempotency.service import Guard
 from paygate.kit.ids import new_id
-from tests.support.databases import create_sqlite
+from tests.support.databases import create_sqlite, selected_backends
 
 pytestmark = pytest.mark.db
 T = TypeVar("T")
@@ -360,3 +361,158 @@ def test_a_read_inside_a_write_does_not_wait_for_a_connection_when_every_write_s
             await db.dispose()
 
     assert asyncio.run(body()) is False
+
+
+class _Taken(Exception):
+    pass
+
+
+def test_insert_unique_reports_its_id_after_the_commit_or_raises_taken_and_keeps_nothing(database_url: str) -> None:
+    """The idempotency claim's shape: rows queued, then insert_unique of a key. The first transaction gets the
+    key's id; the second, finding the key taken, raises the caller's exception and leaves none of its rows."""
+
+    async def body(db: Database) -> tuple[list[Any], bool, list[Any]]:
+        first, second = _row(), _row()
+        key = _key(first["id"], new_id("key"))
+        ids: list[Any] = []
+        async with db.write() as conn:
+            await _INSERT.execute(conn, first)
+            await insert_unique(conn, idempotency_keys, key, on_id=ids.append, taken=_Taken)
+        more: list[Any] = []
+        with pytest.raises(_Taken):
+            async with db.write() as conn:
+                await _INSERT.execute(conn, second)
+                await insert_unique(conn, idempotency_keys, key, on_id=more.append, taken=_Taken)
+        return ids, await _exists(db, second["id"]), more
+
+    ids, second_kept, more = run(database_url, body)
+    assert len(ids) == 1 and isinstance(ids[0], int)
+    assert second_kept is False and more == []
+
+
+def test_a_key_inserted_concurrently_goes_to_exactly_one_transaction(database_url: str) -> None:
+    """Ten transactions race to insert the same key with rows of their own: one wins; the others raise taken
+    and keep none of their rows."""
+
+    async def body(db: Database) -> list[tuple[str, bool]]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        key = _key(owner["id"], new_id("key"))
+
+        async def one() -> tuple[str, bool]:
+            row = _row()
+            try:
+                async with db.write() as conn:
+                    await _INSERT.execute(conn, row)
+                    await insert_unique(conn, idempotency_keys, key, on_id=lambda _id: None, taken=_Taken)
+            except _Taken:
+                return "taken", await _exists(db, row["id"])
+            return "won", await _exists(db, row["id"])
+
+        return list(await asyncio.gather(*(one() for _ in range(10))))
+
+    outcomes = run(database_url, body)
+    assert sorted(outcomes) == [("taken", False)] * 9 + [("won", True)]
+
+
+def test_a_queued_claim_is_sent_before_a_later_update_of_its_row_in_the_same_transaction(database_url: str) -> None:
+    """Guard.finish() after Guard.checkpoint() in one transaction: the update by id needs the id of the claim
+    still queued; the claim goes out first and the update finds the row."""
+
+    async def body(db: Database) -> tuple[str, str | None, bool]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        guard = Guard(None, None, claim=_key(owner["id"], new_id("key")))
+        async with db.write() as conn:
+            await guard.checkpoint(conn, {"op": "x"})
+            await guard.finish(conn, 200, b'{"ok": true}')
+        async with db.read() as conn:
+            found = (await conn.execute(select(idempotency_keys).where(idempotency_keys.c.id == guard.row_id))).one()
+        return found.state, found.response_body, guard.claimed
+
+    assert run(database_url, body) == ("finished", '{"ok": true}', True)
+
+
+# ------------------------------------------------------------------------------------------- PostgreSQL only
+# What goes over the wire is asyncpg's: these run on the [postgres] backend only (when it is selected).
+postgres_only = pytest.mark.parametrize("backend", [b for b in selected_backends() if b == "postgres"], indirect=True)
+
+
+class _Recorder:
+    """The first word of every statement the asyncpg connection behind ``conn`` sends from now until
+    :meth:`stop` (call it after the transaction's block: the last statement goes out as the block exits)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.sent: list[str] = []
+        self._raw = conn.sync_connection.connection.dbapi_connection._connection
+        self._raw.add_query_logger(self._record)
+
+    def _record(self, query: Any) -> None:
+        self.sent.append(query.query.split()[0].rstrip(";").upper())
+
+    def stop(self) -> list[str]:
+        self._raw.remove_query_logger(self._record)
+        return self.sent
+
+
+@postgres_only
+def test_a_transaction_of_queued_writes_is_one_statement_without_begin_or_commit(database_url: str) -> None:
+    async def body(db: Database) -> tuple[list[str], list[Any], bool]:
+        owner, row = _row(), _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        ids: list[Any] = []
+        async with db.write() as conn:
+            recorder = _Recorder(conn)
+            await _INSERT.execute(conn, row)
+            await insert_unique(
+                conn, idempotency_keys, _key(owner["id"], new_id("key")), on_id=ids.append, taken=_Taken
+            )
+        return recorder.stop(), ids, await _exists(db, row["id"])
+
+    sent, ids, kept = run(database_url, body)
+    assert sent == ["WITH"] and len(ids) == 1 and kept
+
+
+@postgres_only
+def test_a_transaction_that_reads_first_still_begins_and_commits(database_url: str) -> None:
+    async def body(db: Database) -> list[str]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        async with db.write() as conn:
+            recorder = _Recorder(conn)
+            await _BY_ID.fetch_one(conn, {"_id": owner["id"]})
+            await _INSERT.execute(conn, _row())
+        return recorder.stop()
+
+    assert run(database_url, body) == ["BEGIN", "SELECT", "INSERT", "COMMIT"]
+
+
+@postgres_only
+def test_a_failed_single_statement_transaction_leaves_the_connection_usable(database_url: str) -> None:
+    """With a pool of one, the connection whose implicit transaction failed serves the next write."""
+
+    async def body(db: Database) -> tuple[bool, bool]:
+        first = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, first)
+        with pytest.raises(IntegrityError):
+            async with db.write() as conn:
+                await _INSERT.execute(conn, {**first, "name": "duplicate id"})
+        second = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, second)
+            await _BY_ID.fetch_one(conn, {"_id": second["id"]})
+        return await _exists(db, first["id"]), await _exists(db, second["id"])
+
+    async def go() -> tuple[bool, bool]:
+        db = Database(database_url, pool_size=1)
+        try:
+            return await body(db)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(go()) == (True, True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paygate.db.pgbatch import Write, _combine, _groups, combinable, multi_row
+from paygate.db.pgbatch import Write, _combine, _groups, _returning_last, combinable, multi_row
 
 
 def _w(table: str, *, updates: bool = False, serial: bool = False, sql: str | None = None) -> Write:
@@ -62,3 +62,22 @@ def test_a_repeated_shape_gets_the_same_text_with_its_own_arguments() -> None:
     first, second = _combine(shape), _combine(again)
     assert first[0] == second[0]
     assert (first[1], second[1]) == ([1, 2, 1, 2], [7, 8, 7, 8])
+
+
+def _returning(table: str) -> Write:
+    text = f"INSERT INTO {table} (a, b) VALUES ($1, $2) RETURNING id"
+    return Write(text, [1, 2], table, False, True, combinable(text), on_row=lambda row: None)
+
+
+def test_a_returning_write_becomes_the_main_statement_of_its_group() -> None:
+    group = _returning_last([_w("a"), _returning("keys"), _w("b")])
+    assert [w.table for w in group] == ["a", "b", "keys"]
+    sql, args = _combine(group)
+    assert sql.startswith("WITH w0 AS (INSERT INTO a") and sql.endswith(
+        "INSERT INTO keys (a, b) VALUES ($5, $6) RETURNING id"
+    )
+    assert args == [1, 2, 1, 2, 1, 2]
+
+
+def test_two_returning_writes_are_never_siblings() -> None:
+    assert _shape([_returning("keys"), _w("a"), _returning("other")]) == [["keys", "a"], ["other"]]
