@@ -93,6 +93,21 @@ _GET_INTENT_LOCKED = Prepared(_intent_by_id.with_for_update())
 _attempt_by_id = select(pa).where(pa.c.id == bindparam("_id"))
 _GET_ATTEMPT = Prepared(_attempt_by_id)
 _GET_ATTEMPT_LOCKED = Prepared(_attempt_by_id.with_for_update())
+# Both rows in one statement (PostgreSQL). FOR UPDATE without OF locks the rows in FROM order, intent first, as
+# everywhere else (get_intent, then get_attempt), so it adds no lock-order inversion.
+_INTENT_COLUMNS = tuple(c.name for c in pi.c)
+_ATTEMPT_COLUMNS = tuple(c.name for c in pa.c)
+_GET_BOTH_LOCKED = Prepared(
+    select(*(c.label(f"i_{c.name}") for c in pi.c), *(c.label(f"a_{c.name}") for c in pa.c))
+    .select_from(pi)
+    .join(pa, pa.c.id == bindparam("_attempt"))
+    .where(
+        pi.c.id == bindparam("_id"),
+        pi.c.merchant_id == bindparam("_merchant"),
+        pi.c.livemode == bindparam("_livemode"),
+    )
+    .with_for_update()
+)
 
 
 def _for_update(conn: AsyncConnection, lock: bool) -> bool:
@@ -122,14 +137,20 @@ async def get_intent(
 async def get_intent_and_attempt(
     conn: AsyncConnection, ctx: AuthContext, intent_id: str, attempt_id: str, *, lock: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """:func:`get_intent` then :func:`get_attempt` (same order, same locks)."""
+    """:func:`get_intent` then :func:`get_attempt` (same order, same locks). Locked on PostgreSQL, both rows
+    come in one statement (one round trip); when one is missing, the two reads tell which."""
     pg = _for_update(conn, lock)
+    intent_params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    if pg:
+        both = await _GET_BOTH_LOCKED.fetch_one(conn, {**intent_params, "_attempt": attempt_id})
+        if both is not None:
+            return (
+                {name: both[f"i_{name}"] for name in _INTENT_COLUMNS},
+                {name: both[f"a_{name}"] for name in _ATTEMPT_COLUMNS},
+            )
     intent, attempt = await fetch_two(
         conn,
-        (
-            _GET_INTENT_LOCKED if pg else _GET_INTENT,
-            {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode},
-        ),
+        (_GET_INTENT_LOCKED if pg else _GET_INTENT, intent_params),
         (_GET_ATTEMPT_LOCKED if pg else _GET_ATTEMPT, {"_id": attempt_id}),
     )
     if intent is None:
