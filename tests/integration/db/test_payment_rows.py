@@ -86,7 +86,7 @@ def test_a_second_locked_read_waits_for_the_first_transaction(database_url: str)
 
             async def one(status: str, pause: float) -> None:
                 async with db.write() as conn:
-                    i, a = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
+                    _, a = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
                     assert a is not None
                     seen.append(a["status"])
                     await asyncio.sleep(pause)
