@@ -2,9 +2,10 @@
 
 Contract of :func:`run_idempotent`:
 
-* Key scope is (merchant, mode, key). The first request with a key *claims* it (insert-on-conflict) with a lock
-  lease; its response — success or error, once execution began — is stored and replayed byte-for-byte (with
-  ``Idempotent-Replayed: true``) to every later request with the same key for at least 24 hours.
+* Key scope is (merchant, mode, key). The first request with a key *claims* it (an insert that the unique key
+  refuses to every other request) with a lock lease; its response — success or error, once execution began —
+  is stored and replayed byte-for-byte (with ``Idempotent-Replayed: true``) to every later request with the same
+  key for at least 24 hours.
 * Same key, different method/path/parameters → 400 ``idempotency_error``. Same key while the first request still
   runs → 409 ``idempotency_key_in_use``. Requests that fail validation never reach this function, so they are not
   stored. ``LockTimeout``/``RateLimited`` errors are not stored either (nothing was executed).
