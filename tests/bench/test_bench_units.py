@@ -4,10 +4,14 @@ authorization tally, the Server-Timing header, the load generator's HTTP client 
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from array import array
 
+import httpx2
+import orjson
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygate.api import RequestContextMiddleware
 from paygate.bench.httpclient import Connection
@@ -15,7 +19,10 @@ from paygate.bench.results import percentile
 from paygate.bench.scenarios import parse_server_timing
 from paygate.connectors.testcards import resolve
 from paygate.kit.timing import add_processor_time
-from paygate.simulator.store import Store, Txn, new_id
+from paygate.simulator.app import create_app
+from paygate.simulator.config import SimConfig
+from paygate.simulator.runtime import json_answer
+from paygate.simulator.store import Store, Stored, Txn, _Answer, _Pending, new_id
 
 
 def _txn(ref: str) -> Txn:
@@ -67,6 +74,117 @@ def test_the_simulator_without_a_retention_limit_keeps_everything_and_tallies_no
     asyncio.run(go())
     assert len(store.txns) == 30 and len(store.operations) == 30
     assert store.tally == {}
+
+
+def _authorize_body(i: int) -> bytes:
+    ref = f"run-{i:07d}"
+    return orjson.dumps(
+        {
+            "amount": 1000 + i,
+            "currency": "usd",
+            "reference": f"att_{i:024d}",
+            "metadata": {"bench_ref": ref, "order_id": ref, "paygate_idempotency_key": f"pay_{i:032d}:authorize"},
+            "payment_method": "pm_card_visa",
+            "description": "paygate bench",
+        }
+    )
+
+
+async def _authorize(client: httpx2.AsyncClient, i: int, body: bytes | None = None) -> httpx2.Response:
+    headers = {"authorization": "Bearer sk_sim", "idempotency-key": f"key-{i:08d}"}
+    return await client.post("/native/v1/payments", content=body or _authorize_body(i), headers=headers)
+
+
+def _client(app: ASGIApp) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://sim")
+
+
+def test_a_finished_idempotent_answer_is_kept_as_one_compact_record_and_replayed_byte_for_byte() -> None:
+    app = create_app(SimConfig(retain_payments=10))
+    store: Store = app.app.state.runtime.store  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        async with _client(app) as client:
+            first = [await _authorize(client, i) for i in range(100)]
+            kept = list(store._idem.values())
+            assert len(kept) == 4 * 10  # OPERATIONS_PER_PAYMENT answers per retained payment, the newest
+            for entry in kept:  # no future, no per-answer headers dict, a 32-byte digest
+                assert type(entry) is _Answer
+                assert entry.headers is None and len(entry.fingerprint) == 32
+            again = await _authorize(client, 99)
+            assert (again.status_code, again.content, again.headers.raw) == (
+                first[99].status_code,
+                first[99].content,
+                first[99].headers.raw,
+            )
+            assert (await _authorize(client, 99, _authorize_body(98))).status_code == 409  # another body: conflict
+            assert (await _authorize(client, 0)).json()["id"] != first[0].json()["id"]  # evicted: the key is free
+
+    asyncio.run(go())
+
+
+def test_concurrent_duplicates_wait_for_the_first_answer_and_only_it_holds_a_future() -> None:
+    store = Store()
+    release = asyncio.Event()
+    calls = 0
+
+    async def compute() -> Stored:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return json_answer(201, {"n": calls}, headers={"x-extra": "1"})
+
+    def conflict() -> Stored:
+        return json_answer(409, {"error": "conflict"})
+
+    async def go() -> None:
+        first = asyncio.create_task(store.idempotent("native", "k", b"f" * 32, compute, conflict))
+        await asyncio.sleep(0)
+        assert type(store._idem["native", "k"]) is _Pending
+        duplicate = asyncio.create_task(store.idempotent("native", "k", b"f" * 32, compute, conflict))
+        other = await store.idempotent("native", "k", b"g" * 32, compute, conflict)
+        assert other.status == 409
+        release.set()
+        a, b = await first, await duplicate
+        assert a is b and calls == 1
+        kept = store._idem["native", "k"]
+        assert type(kept) is _Answer and kept.headers == {"content-type": "application/json", "x-extra": "1"}
+        replay = await store.idempotent("native", "k", b"f" * 32, compute, conflict)
+        assert (replay.status, replay.body, replay.headers, replay.fault) == (a.status, a.body, a.headers, a.fault)
+        assert calls == 1
+
+    asyncio.run(go())
+
+
+RETAINED_BYTES_PER_PAYMENT_LIMIT = 10_000  # measured 6.4 KB; 39.6 KB before answers were kept compactly
+
+
+def test_memory_kept_per_retained_payment_stays_bounded() -> None:
+    """What the store holds per retained payment at steady state (every table full), by tracemalloc: not the RSS
+    (allocator noise), but exactly what it keeps alive, including any excess buffer behind an answer's body."""
+    retain = 100
+    app = create_app(SimConfig(retain_payments=retain))
+    store: Store = app.app.state.runtime.store  # type: ignore[attr-defined]
+
+    async def go() -> int:
+        async with _client(app) as client:
+            for i in range(200):  # warm up the app's caches, then start from an empty store
+                await _authorize(client, -1 - i)
+            store.reset()
+            gc.collect()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                for i in range(6 * retain):  # every table full: 4 answers and operations per payment
+                    assert (await _authorize(client, i)).status_code == 200
+                gc.collect()
+                return tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+
+    kept = asyncio.run(go())
+    assert len(store.txns) == retain and len(store._idem) == 4 * retain
+    assert kept / retain < RETAINED_BYTES_PER_PAYMENT_LIMIT, f"{kept / retain:.0f} bytes per retained payment"
 
 
 def _app_calling_processor(ms: list[float]) -> object:

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from paygate.connectors.testcards import Fault
 from paygate.simulator.config import SimConfig
-from paygate.simulator.store import Store, Stored, StoreEvent
+from paygate.simulator.store import JSON_HEADERS, Store, Stored, StoreEvent
 from paygate.simulator.webhooks import Renderer, WebhookSender
 
 __all__ = ["DROP_HEADER", "Runtime", "fingerprint", "json_answer", "parse_form"]
@@ -43,14 +43,17 @@ def json_answer(
     store: bool = True,
     fault: Fault | None = None,
 ) -> Stored:
-    return Stored(status, orjson.dumps(obj), {"content-type": "application/json", **(headers or {})}, store, fault)
+    return Stored(
+        status, orjson.dumps(obj), {**JSON_HEADERS, **headers} if headers else dict(JSON_HEADERS), store, fault
+    )
 
 
-def fingerprint(request: Request, body: bytes) -> str:
+def fingerprint(request: Request, body: bytes) -> bytes:
+    """SHA-256 of method, path and body: what an idempotency key is bound to (32 bytes, kept per answer)."""
     digest = hashlib.sha256()
     digest.update(request.method.encode() + b" " + request.url.path.encode() + b"\n")
     digest.update(body)
-    return digest.hexdigest()
+    return digest.digest()
 
 
 def parse_form(body: bytes) -> dict[str, Any]:

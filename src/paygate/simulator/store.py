@@ -17,6 +17,17 @@ Contracts:
   in insertion order, so memory stays flat over runs of any length. The authorization tally (``tally_key``, the
   ``tally_metadata_key`` setting) counts authorize operations per value of that metadata key and is never evicted:
   it is what a benchmark asks to prove "exactly one authorization per payment".
+
+Representation (what a retained payment costs; ``tests/bench/test_bench_units.py`` holds the bound):
+
+* A finished idempotent answer is one :class:`_Answer`: the request's SHA-256 digest (32 bytes), status, a
+  right-sized copy of the body (orjson 3.13's ``dumps`` returns a ~650 byte payment inside an 8 KiB allocation),
+  the headers only when they differ from :data:`JSON_HEADERS`, and the card fault. Only an answer still being
+  computed is a :class:`_Pending` with an :class:`asyncio.Future` for concurrent duplicates; a replay rebuilds an
+  equal :class:`Stored` (same status, body bytes and headers).
+* Operations are a deque trimmed to ``OPERATIONS_PER_PAYMENT * retain`` as they are appended.
+* A :class:`Txn` holds no empty lists (``refunds`` / ``disputes`` are tuples), makes its Stripe-only charge and
+  payment method ids on first use, and shares one string per currency and per public base URL (:func:`_shared`).
 """
 
 from __future__ import annotations
@@ -26,13 +37,15 @@ import secrets
 import string
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from paygate.connectors.testcards import CardBehaviour, Fault, Outcome
 
 __all__ = [
+    "JSON_HEADERS",
     "Dispute",
     "Operation",
     "Refund",
@@ -68,6 +81,21 @@ def new_id(prefix: str, length: int = 24) -> str:
 def new_psp_reference() -> str:
     """Adyen-style 16 character reference."""
     return _random_chars(_PSP_ALPHABET, 16)
+
+
+_SHARED: dict[str, str] = {}
+_SHARED_LIMIT = 256
+
+
+def _shared(value: str) -> str:
+    """One kept object per distinct low-cardinality string (a currency, a public base URL), so retained payments
+    do not each hold a copy. Bounded: past ``_SHARED_LIMIT`` distinct values new ones are returned unshared."""
+    kept = _SHARED.get(value)
+    if kept is not None:
+        return kept
+    if len(_SHARED) < _SHARED_LIMIT:
+        _SHARED[value] = value
+    return value
 
 
 class Refused(Exception):
@@ -130,12 +158,30 @@ class Txn:
     decline_code: str | None = None
     message: str | None = None
     retryable: bool = False
-    refunds: list[str] = field(default_factory=list)
-    disputes: list[str] = field(default_factory=list)
-    charge_id: str = field(default_factory=lambda: new_id("ch_"))
-    payment_method_id: str = field(default_factory=lambda: new_id("pm_"))
+    refunds: tuple[str, ...] = ()  # ids, oldest first (tuples: the common empty one costs nothing per payment)
+    disputes: tuple[str, ...] = ()
     network_transaction_id: str | None = None
     last_event_key: str | None = None  # idempotency key of the request that last changed it
+    _charge_id: str | None = field(default=None, init=False, repr=False)
+    _payment_method_id: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.currency = _shared(self.currency)
+        self.public_base = _shared(self.public_base)
+
+    @property
+    def charge_id(self) -> str:
+        """The Stripe dialect's charge id: random, made on first use, then fixed."""
+        if self._charge_id is None:
+            self._charge_id = new_id("ch_")
+        return self._charge_id
+
+    @property
+    def payment_method_id(self) -> str:
+        """The Stripe dialect's payment method id: random, made on first use, then fixed."""
+        if self._payment_method_id is None:
+            self._payment_method_id = new_id("pm_")
+        return self._payment_method_id
 
     @property
     def challenge_url(self) -> str:
@@ -182,9 +228,13 @@ class StoreEvent:
     modification_ref: str | None = None  # the dialect's reference for a capture / cancel (Adyen pspReference)
 
 
+JSON_HEADERS: Final[Mapping[str, str]] = MappingProxyType({"content-type": "application/json"})
+
+
 @dataclass(slots=True)
 class Stored:
-    """One HTTP answer kept for idempotent replay. ``fault`` replays the card's transport fault every time."""
+    """One HTTP answer, as computed and as replayed. ``store=False`` (500 before acceptance) keeps it out of the
+    idempotency store; ``fault`` replays the card's transport fault every time."""
 
     status: int
     body: bytes
@@ -194,9 +244,32 @@ class Stored:
 
 
 @dataclass(slots=True)
-class _Entry:
-    fingerprint: str
+class _Pending:
+    """An idempotent answer still being computed: concurrent duplicates wait on ``future``."""
+
+    fingerprint: bytes
     future: asyncio.Future[Stored]
+
+
+@dataclass(slots=True)
+class _Answer:
+    """A finished idempotent answer as retained (see the module docstring): no future, one object."""
+
+    fingerprint: bytes
+    status: int
+    body: bytes
+    headers: dict[str, str] | None  # None: exactly JSON_HEADERS
+    fault: Fault | None
+
+    @classmethod
+    def keep(cls, fingerprint: bytes, answer: Stored) -> _Answer:
+        headers = None if answer.headers == JSON_HEADERS else answer.headers
+        # a copy sized to the body: the serializer's bytes may sit in a much larger allocation
+        return cls(fingerprint, answer.status, bytes(memoryview(answer.body)), headers, answer.fault)
+
+    def replay(self) -> Stored:
+        headers = dict(JSON_HEADERS) if self.headers is None else self.headers
+        return Stored(self.status, self.body, headers, True, self.fault)
 
 
 EventSink = Callable[[StoreEvent], None]
@@ -223,10 +296,10 @@ class Store:
         self.txns: dict[str, Txn] = {}
         self.refunds: dict[str, Refund] = {}
         self.disputes: dict[str, Dispute] = {}
-        self.operations: list[Operation] = []
+        self.operations: deque[Operation] = deque()
         self.by_key: dict[tuple[str, str], str] = {}  # (dialect, authorize idempotency key) → txn id
         self.tally: dict[str, int] = {}  # metadata value → authorize operations
-        self._idem: dict[tuple[str, str], _Entry] = {}
+        self._idem: dict[tuple[str, str], _Pending | _Answer] = {}
         self._seq = 0
         # insertion order for eviction (a dict popped at the front is slow to iterate: deques are not)
         self._txn_order: deque[str] = deque()
@@ -248,11 +321,10 @@ class Store:
         while len(self._key_order) > 2 * limit:
             self.by_key.pop(self._key_order.popleft(), None)
         ops_limit = OPERATIONS_PER_PAYMENT * limit
-        if len(self.operations) > 2 * ops_limit:  # trim in batches: deleting a list's head is O(n)
-            del self.operations[: len(self.operations) - ops_limit]
+        while len(self.operations) > ops_limit:
+            self.operations.popleft()
         while len(self._idem_order) > ops_limit:
-            entry = self._idem.get(self._idem_order[0])
-            if entry is not None and not entry.future.done():
+            if isinstance(self._idem.get(self._idem_order[0]), _Pending):
                 break  # still being answered: keep it (and everything newer)
             self._idem.pop(self._idem_order.popleft(), None)
 
@@ -272,10 +344,11 @@ class Store:
         self,
         dialect: str,
         key: str | None,
-        fingerprint: str,
+        fingerprint: bytes,
         compute: Callable[[], Awaitable[Stored]],
         conflict: Callable[[], Stored],
     ) -> Stored:
+        """The answer for ``(dialect, key)`` (see the module docstring); ``fingerprint`` digests the request."""
         if not key:
             return await compute()
         slot = (dialect, key)
@@ -283,19 +356,26 @@ class Store:
         if entry is not None:
             if entry.fingerprint != fingerprint:
                 return conflict()
+            if isinstance(entry, _Answer):
+                return entry.replay()
             return await asyncio.shield(entry.future)
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._idem[slot] = _Entry(fingerprint, future)
+        pending = _Pending(fingerprint, future)
+        self._idem[slot] = pending
         self._idem_order.append(slot)
         try:
             answer = await compute()
         except BaseException as exc:
-            self._idem.pop(slot, None)
+            if self._idem.get(slot) is pending:  # (a reset meanwhile started a new table)
+                del self._idem[slot]
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
-        if not answer.store:
-            self._idem.pop(slot, None)
+        if self._idem.get(slot) is pending:
+            if answer.store:
+                self._idem[slot] = _Answer.keep(fingerprint, answer)  # same key: keeps its place in the order
+            else:
+                del self._idem[slot]
         future.set_result(answer)
         return answer
 
@@ -465,7 +545,7 @@ class Store:
                 int(time.time()),
             )
             self.refunds[refund_id] = refund
-            txn.refunds.append(refund_id)
+            txn.refunds = (*txn.refunds, refund_id)
             txn.amount_refunded += amount
             self.on_event(StoreEvent("refunded", txn, refund=refund, amount=amount))
             self._record("refund", txn, key, amount, refund.status, refund_id)
@@ -486,7 +566,7 @@ class Store:
                 int(time.time()),
             )
             self.disputes[dispute.id] = dispute
-            txn.disputes.append(dispute.id)
+            txn.disputes = (*txn.disputes, dispute.id)
             self.on_event(StoreEvent("dispute", txn, dispute=dispute, amount=dispute.amount))
             self._record("dispute", txn, None, dispute.amount, dispute.status)
             return dispute

@@ -164,9 +164,11 @@ def routes(rt: Runtime) -> list[Route]:
         if not isinstance(data, dict):
             return to_response(_error(400, "702", "Structure of request is invalid."))
 
+        key = request.headers.get("idempotency-key")  # read once: the store and the payment share the string
+
         async def compute() -> Stored:
             try:
-                answer: Stored = await work(data, request.headers.get("idempotency-key"))
+                answer: Stored = await work(data, key)
                 return answer
             except Refused as exc:
                 status = 404 if exc.code == "resource_missing" else 422
@@ -175,7 +177,7 @@ def routes(rt: Runtime) -> list[Route]:
         return await rt.handle(
             request,
             DIALECT,
-            request.headers.get("idempotency-key"),
+            key,
             body,
             compute,
             conflict=_conflict,

@@ -118,14 +118,15 @@ def routes(rt: Runtime) -> list[Route]:
         if data is None:
             return to_response(_error(400, "invalid_json", "The body must be a JSON object."))
 
+        key = request.headers.get("idempotency-key")  # read once: the store and the payment share the string
+
         async def compute() -> Stored:
             try:
-                answer: Stored = await work(data, request.headers.get("idempotency-key"))
+                answer: Stored = await work(data, key)
                 return answer
             except Refused as exc:
                 return _refusal(exc)
 
-        key = request.headers.get("idempotency-key")
         return await rt.handle(request, DIALECT, key, body, compute, conflict=_conflict, not_processed=_not_processed)
 
     async def create_payment(request: Request) -> Response:

@@ -196,9 +196,11 @@ def routes(rt: Runtime) -> list[Route]:
         body = await request.body()
         params = parse_form(body)
 
+        key = request.headers.get("idempotency-key")  # read once: the store and the payment share the string
+
         async def compute() -> Stored:
             try:
-                answer: Stored = await work(params, request.headers.get("idempotency-key"))
+                answer: Stored = await work(params, key)
                 return answer
             except Refused as exc:
                 return _refusal(exc)
@@ -206,7 +208,7 @@ def routes(rt: Runtime) -> list[Route]:
         return await rt.handle(
             request,
             DIALECT,
-            request.headers.get("idempotency-key"),
+            key,
             body,
             compute,
             conflict=_conflict,
@@ -296,7 +298,9 @@ def routes(rt: Runtime) -> list[Route]:
             txn_id = params.get("payment_intent")
             if not isinstance(txn_id, str):
                 charge = params.get("charge")
-                txn_id = next((t.id for t in rt.store.txns.values() if t.charge_id == charge), None)
+                txn_id = next(
+                    (t.id for t in rt.store.txns.values() if t.dialect == DIALECT and t.charge_id == charge), None
+                )
             if not isinstance(txn_id, str):
                 return _error(400, "invalid_request_error", "Missing payment_intent.", code="parameter_missing")
             metadata = params.get("metadata") if isinstance(params.get("metadata"), dict) else {}
