@@ -114,8 +114,8 @@ class Prepared:
         out = self._cache[key] = _Compiled(compiled.string, defaults, bools, order)
         return out
 
-    def _write(self, c: _Compiled, args: list[Any]) -> pgbatch.Write:
-        return pgbatch.Write(c.sql, args, self.table, self.updates, self.serial, c.combinable)
+    def _write(self, c: _Compiled, args: list[Any], **extra: Any) -> pgbatch.Write:
+        return pgbatch.Write(c.sql, args, self.table, self.updates, self.serial, c.combinable, **extra)
 
     async def execute(self, conn: AsyncConnection, params: dict[str, Any]) -> None:
         """Run a statement that returns no rows (queued on PostgreSQL inside ``Database.write``)."""
@@ -159,11 +159,7 @@ class Prepared:
         def deliver(record: Any) -> None:
             on_row(None if record is None else dict(record.items()))
 
-        queue.append(
-            pgbatch.Write(
-                c.sql, c.args(params), self.table, self.updates, self.serial, c.combinable, on_row=deliver, taken=taken
-            )
-        )
+        queue.append(self._write(c, c.args(params), on_row=deliver, taken=taken))
         return True
 
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -95,10 +95,13 @@ _GET_ATTEMPT = Prepared(_attempt_by_id)
 _GET_ATTEMPT_LOCKED = Prepared(_attempt_by_id.with_for_update())
 # Both rows in one statement (PostgreSQL). FOR UPDATE without OF locks the rows in FROM order, intent first, as
 # everywhere else (get_intent, then get_attempt), so it adds no lock-order inversion.
-_INTENT_COLUMNS = tuple(c.name for c in pi.c)
-_ATTEMPT_COLUMNS = tuple(c.name for c in pa.c)
+_INTENT_LABELS = tuple((f"i_{c.name}", c.name) for c in pi.c)  # (label in the joined row, column)
+_ATTEMPT_LABELS = tuple((f"a_{c.name}", c.name) for c in pa.c)
 _GET_BOTH_LOCKED = Prepared(
-    select(*(c.label(f"i_{c.name}") for c in pi.c), *(c.label(f"a_{c.name}") for c in pa.c))
+    select(
+        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
+        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
+    )
     .select_from(pi)
     .join(pa, pa.c.id == bindparam("_attempt"))
     .where(
@@ -145,8 +148,8 @@ async def get_intent_and_attempt(
         both = await _GET_BOTH_LOCKED.fetch_one(conn, {**intent_params, "_attempt": attempt_id})
         if both is not None:
             return (
-                {name: both[f"i_{name}"] for name in _INTENT_COLUMNS},
-                {name: both[f"a_{name}"] for name in _ATTEMPT_COLUMNS},
+                {name: both[label] for label, name in _INTENT_LABELS},
+                {name: both[label] for label, name in _ATTEMPT_LABELS},
             )
     intent, attempt = await fetch_two(
         conn,
