@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, Table, insert
+from sqlalchemy import Select, Table, Text, cast, insert, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,7 +14,8 @@ from paygate.db.prepared import Prepared
 __all__ = ["insert_ignore", "insert_returning_id", "insert_unique", "locked"]
 
 _IGNORE: dict[tuple[str, str], Prepared] = {}  # (dialect, table) -> INSERT … ON CONFLICT DO NOTHING RETURNING pk
-_RETURNING: dict[str, Prepared] = {}  # table -> INSERT … RETURNING pk (PostgreSQL, queued)
+_RETURNING: dict[str, Prepared] = {}  # table -> INSERT … RETURNING pk, xmin (PostgreSQL, queued)
+_VERSION = "_row_version"
 
 
 def _insert_ignore_stmt(conn: AsyncConnection, table: Table) -> Prepared:
@@ -45,6 +46,7 @@ async def insert_unique(
     *,
     on_id: Callable[[Any], None],
     taken: Callable[[], Exception],
+    on_version: Callable[[str], None] | None = None,
 ) -> None:
     """Insert a row that a unique key of ``table`` may refuse: ``on_id(primary key)`` once it is inserted;
     ``taken()`` is raised when a row with the same unique key exists (and the transaction must roll back).
@@ -55,14 +57,21 @@ async def insert_unique(
     of queued writes ending in this insert is one statement and one round trip. Elsewhere (SQLite) it runs at
     once, as :func:`insert_returning_id`. A concurrent insert of the same key makes this one wait until the
     other transaction ends, then fail (it committed) or succeed (it rolled back).
+
+    ``on_version`` (queued PostgreSQL insert only) gets the new row's version, ``xmin::text``: the id of the
+    transaction, which every row it wrote carries until that row is changed — for guarded writes
+    (:mod:`paygate.db.pgbatch`) on those rows later. It is not called elsewhere.
     """
     stmt = _RETURNING.get(table.name)
     if stmt is None:
-        stmt = _RETURNING[table.name] = Prepared(insert(table).returning(*table.primary_key.columns))
+        version = cast(literal_column("xmin"), Text).label(_VERSION)
+        stmt = _RETURNING[table.name] = Prepared(insert(table).returning(*table.primary_key.columns, version))
 
     def deliver(row: dict[str, Any] | None) -> None:
         assert row is not None  # an INSERT without ON CONFLICT returns its row or fails
         on_id(next(iter(row.values())))
+        if on_version is not None:
+            on_version(row[_VERSION])
 
     if stmt.queue_returning(conn, values, deliver, taken=taken):
         return

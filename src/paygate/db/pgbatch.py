@@ -39,6 +39,17 @@ Rows of one ``execute_many`` are one multi-row ``INSERT``, so their serial ids k
 Errors of queued writes (a unique violation, say) surface where the queue is sent — at the next read or at the
 commit — still inside the transaction, which then rolls back; the caller sees SQLAlchemy's wrapper
 (``IntegrityError`` …) as ``conn.execute`` would raise it.
+
+**Guarded writes** (:meth:`Prepared.queue_guarded <paygate.db.prepared.Prepared.queue_guarded>`) make an
+optimistic transaction: an ``UPDATE … WHERE id = … AND xmin::text = <version> RETURNING 1`` that must change
+exactly its one row, i.e. the row must still be the version the caller read or wrote (``xmin``, the id of the
+transaction that wrote a row version, changes with every update of the row). A statement holding guarded
+writes ends in ``SELECT 1 / (SELECT count(*) FROM wI) / (SELECT count(*) FROM wJ) …`` (guards in queue order):
+when a guarded row was changed, that division fails, PostgreSQL aborts the whole statement (and its
+transaction), and :class:`RowChanged` is raised, so nothing of the transaction is written and the caller can
+take the locked path instead. A guarded ``UPDATE`` that meets a row locked by another transaction waits for
+it, then re-checks its condition on the row's newest version (READ COMMITTED), so a change committed meanwhile
+is seen. A deadlock involving the statement is reported as :class:`RowChanged` too (it was rolled back whole).
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
 __all__ = [
+    "RowChanged",
     "Write",
     "adapter_of",
     "flush",
@@ -70,9 +82,10 @@ _QUEUES: dict[int, list[Write]] = {}
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\(.*\))$", re.S)
 _UNIQUE_VIOLATION = "23505"
+_GUARD_FAILED = frozenset({"22012", "40P01"})  # division_by_zero (see module docstring), deadlock_detected
 _MAX_ARGS = 30_000  # PostgreSQL allows 32,767 parameters per statement
 # Combined texts by their parts (a transaction shape repeats: the hot path's are a handful). Bounded.
-_COMBINED: dict[tuple[tuple[str, int], ...], str] = {}
+_COMBINED: dict[tuple[tuple[str, int, bool], ...], str] = {}
 _COMBINED_MAX = 512
 
 
@@ -90,6 +103,12 @@ class Write:
     combinable: bool = True  # see combinable()
     on_row: Callable[[Any], None] | None = None  # a RETURNING write: gets its row (asyncpg Record or None)
     taken: Callable[[], Exception] | None = None  # raised for a unique violation on ``table``
+    guard: bool = False  # an UPDATE … RETURNING 1 that must change exactly one row (module docstring)
+
+
+class RowChanged(Exception):
+    """A guarded write's row is no longer the version it was given (or the statement was chosen as a deadlock
+    victim): the statement and its transaction were rolled back, nothing of it was written."""
 
 
 def combinable(sql: str) -> bool:
@@ -142,6 +161,8 @@ async def run(
     except error as exc:
         raise DBAPIError.instance(sql, args, exc, error) from exc
     except Exception as exc:  # asyncpg's own, translated as SQLAlchemy's adapter translates them
+        if parts and getattr(exc, "sqlstate", None) in _GUARD_FAILED and any(part.guard for part in parts):
+            raise RowChanged(str(exc)) from exc
         if parts and getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
             for part in parts:
                 if part.taken is not None and part.table == getattr(exc, "table_name", None):
@@ -161,7 +182,7 @@ async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[
     if queue:
         batch = list(queue)
         queue.clear()
-        returning = any(w.on_row is not None for w in batch)
+        returning = any(w.on_row is not None or w.guard for w in batch)
         if not returning and _one_batch(batch) and not touches & {w.table for w in batch} and combinable(sql):
             parts = [*batch, Write(sql, args, "", False)]
             sql, args = _combine(parts)
@@ -266,14 +287,16 @@ def _groups(batch: list[Write]) -> list[list[Write]]:
     written: dict[str, bool] = {}  # table -> updated in the current run
     args = 0
     returning = False  # the current run holds a RETURNING write (a statement has one main statement)
+    guarded = False  # the current run holds a guarded write (its main statement is the guards' check)
     for w in batch:
         clash = w.table in written and (w.updates or w.serial or written[w.table])
-        clash = clash or (returning and w.on_row is not None)
+        clash = clash or (returning and (w.on_row is not None or w.guard)) or (guarded and w.on_row is not None)
         if current and (clash or not w.combinable or not current[-1].combinable or args + len(w.args) > _MAX_ARGS):
             groups.append(current)
-            current, written, args, returning = [], {}, 0, False
+            current, written, args, returning, guarded = [], {}, 0, False, False
         current.append(w)
         returning = returning or w.on_row is not None
+        guarded = guarded or w.guard
         written[w.table] = written.get(w.table, False) or w.updates
         args += len(w.args)
     if current:
@@ -286,13 +309,15 @@ def _one_batch(batch: list[Write]) -> bool:
 
 
 def _combine(parts: list[Write]) -> tuple[str, list[Any]]:
-    """One statement: every part but the last as ``wN AS (…)``, the last as the main statement."""
-    if len(parts) == 1:
+    """One statement: every part but the last as ``wN AS (…)``, the last as the main statement; with guarded
+    parts, every part as ``wN`` and the guards' check as the main statement (module docstring)."""
+    guards = [i for i, part in enumerate(parts) if part.guard]
+    if len(parts) == 1 and not guards:
         return parts[0].sql, parts[0].args
     args: list[Any] = []
     for part in parts:
         args.extend(part.args)
-    key = tuple((part.sql, len(part.args)) for part in parts)
+    key = tuple((part.sql, len(part.args), part.guard) for part in parts)
     sql = _COMBINED.get(key)
     if sql is None:
         texts: list[str] = []
@@ -300,8 +325,14 @@ def _combine(parts: list[Write]) -> tuple[str, list[Any]]:
         for part in parts:
             texts.append(_renumber(part.sql, offset))
             offset += len(part.args)
-        ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
-        sql = f"WITH {ctes} {texts[-1]}"
+        if guards:
+            # Left to right: the first guard's row is locked (and checked) before the next one's is touched.
+            check = " / ".join(f"(SELECT count(*) FROM w{i})" for i in guards)
+            ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts))
+            sql = f"WITH {ctes} SELECT 1 / {check}"
+        else:
+            ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
+            sql = f"WITH {ctes} {texts[-1]}"
         if len(_COMBINED) >= _COMBINED_MAX:
             _COMBINED.clear()
         _COMBINED[key] = sql

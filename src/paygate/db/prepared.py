@@ -162,6 +162,19 @@ class Prepared:
         queue.append(self._write(c, c.args(params), on_row=deliver, taken=taken))
         return True
 
+    def queue_guarded(self, conn: AsyncConnection, params: dict[str, Any]) -> None:
+        """PostgreSQL, inside ``Database.write``: queue this statement — an ``UPDATE … RETURNING`` whose ``WHERE``
+        names the row and the version it must still be — as a guarded write: when it does not change exactly
+        one row, the statement it is sent in fails and :class:`paygate.db.pgbatch.RowChanged` is raised
+        (nothing of the transaction is written). ``RuntimeError`` anywhere else: an optimistic transaction
+        exists on PostgreSQL only."""
+        adapter = pgbatch.adapter_of(conn)
+        queue = None if adapter is None else pgbatch.queue_of(adapter)
+        if queue is None:
+            raise RuntimeError("guarded writes need a PostgreSQL Database.write() transaction")
+        c = self._compiled(_POSTGRES, frozenset(params))
+        queue.append(self._write(c, c.args(params), guard=True))
+
     async def execute_many(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row (rows share one key set), in one driver call."""
         if not rows:

@@ -103,6 +103,9 @@ class Guard:
         self.claim_values = claim  # the key row of a deferred claim (kept: an error may claim it later)
         self._claim = claim  # not written yet
         self.claim_pending = False
+        # PostgreSQL: the row version (xmin) of the transaction that inserted a deferred claim, i.e. of every row
+        # that transaction wrote, until changed (paygate.db.dialect.insert_unique). Known once it committed.
+        self.version: str | None = None
 
     @property
     def claimed(self) -> bool:
@@ -130,13 +133,18 @@ class Guard:
         transaction's writes (txn 1 of a payment is then one statement): its id arrives, or :class:`KeyTaken`
         is raised, where the queue is sent."""
         assert self._claim is not None
-        await insert_unique(conn, ik, {**self._claim, **values}, on_id=self._inserted, taken=KeyTaken)
+        await insert_unique(
+            conn, ik, {**self._claim, **values}, on_id=self._inserted, taken=KeyTaken, on_version=self._versioned
+        )
         self._claim = None
         self.claim_pending = True
         after_commit(self._committed)
 
     def _inserted(self, row_id: int) -> None:
         self.row_id = row_id
+
+    def _versioned(self, version: str) -> None:
+        self.version = version
 
     async def _row_id(self, conn: AsyncConnection) -> int | None:
         """The key row's id; a claim still queued in this transaction is sent first to learn it."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.connectors.base import PaymentResult, PaymentStatus
 from paygate.connectors.errors import ConnectorError, OutcomeUnknown, ProcessorUnavailable
+from paygate.db.pgbatch import RowChanged
 from paygate.events import service as events
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
@@ -97,10 +98,17 @@ async def apply_authorization(
     result: PaymentResult | ConnectorError,
     *,
     error_on_requires_action: bool = False,
+    version: str | None = None,
 ) -> Applied:
-    """Apply the processor's answer to an authorization attempt."""
+    """Apply the processor's answer to an authorization attempt.
+
+    With ``version`` (PostgreSQL) the rows were not read locked: they are as the transaction with that row
+    version wrote them, and both updates are guarded by it, so nothing is written (``RowChanged`` is raised where
+    the writes are sent) unless both rows are still that version; the caller then retries on locked rows."""
     now = clock.now()
     if attempt["status"] not in ("pending", "unknown") or intent["latest_charge"] != attempt["id"]:
+        if version is not None:
+            raise RowChanged("the attempt given as current is not")  # decide only on rows read locked
         return current_state(intent, attempt)  # already applied (duplicate / late answer)
     outcome = _to_outcome(result)
     target = apply_outcome(intent["status"], outcome, capture_method=intent["capture_method"])
@@ -186,8 +194,9 @@ async def apply_authorization(
         i_vals.update(status=target, last_payment_error=jsonx.dumps(lpe), payment_method=None, next_action=None)
         emitted = [("charge.failed", "charge"), ("payment_intent.payment_failed", "intent")]
 
-    attempt = await repo.update_attempt(conn, attempt, a_vals)
-    intent = await repo.update_intent(conn, intent, i_vals)
+    # Intent first, as every locked path takes them: with guarded updates, the order the rows are locked in.
+    intent = await repo.update_intent(conn, intent, i_vals, version=version)
+    attempt = await repo.update_attempt(conn, attempt, a_vals, version=version)
     await _emit(conn, ctx, intent, attempt, emitted)
     if attempt["status"] == "failed":
         return Applied(intent, attempt, decline_error(intent, attempt))

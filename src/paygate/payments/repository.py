@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, Text, bindparam, cast, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
@@ -85,6 +85,20 @@ _INSERT_INTENT = Prepared(insert(pi))
 _INSERT_ATTEMPT = Prepared(insert(pa))
 _UPDATE_INTENT = Prepared(update(pi).where(pi.c.id == bindparam("_id")))
 _UPDATE_ATTEMPT = Prepared(update(pa).where(pa.c.id == bindparam("_id")))
+
+
+def _guarded_update(table: Table) -> Prepared:
+    """``UPDATE … WHERE id = :_id AND xmin::text = :_version RETURNING 1`` (PostgreSQL): a guarded write."""
+    version = cast(literal_column("xmin"), Text)
+    return Prepared(
+        update(table)
+        .where(table.c.id == bindparam("_id"), version == bindparam("_version"))
+        .returning(literal_column("1"))
+    )
+
+
+_UPDATE_INTENT_GUARDED = _guarded_update(pi)
+_UPDATE_ATTEMPT_GUARDED = _guarded_update(pa)
 _intent_by_id = select(pi).where(
     pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
 )
@@ -161,9 +175,14 @@ async def get_intent_and_attempt(
     return intent, attempt
 
 
-async def update_intent(conn: AsyncConnection, intent: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Write ``values`` and return the intent with them applied."""
-    if _has_expressions(values):
+async def update_intent(
+    conn: AsyncConnection, intent: dict[str, Any], values: dict[str, Any], *, version: str | None = None
+) -> dict[str, Any]:
+    """Write ``values`` and return the intent with them applied. With ``version`` (PostgreSQL, plain values)
+    the write is guarded: it applies only while the row is that version (:meth:`Prepared.queue_guarded`)."""
+    if version is not None:
+        _UPDATE_INTENT_GUARDED.queue_guarded(conn, {**values, "_id": intent["id"], "_version": version})
+    elif _has_expressions(values):
         await conn.execute(update(pi).where(pi.c.id == intent["id"]).values(**values))
     else:
         await _UPDATE_INTENT.execute(conn, {**values, "_id": intent["id"]})
@@ -179,8 +198,13 @@ async def get_attempt(conn: AsyncConnection, attempt_id: str, *, lock: bool = Fa
     return await stmt.fetch_one(conn, {"_id": attempt_id})
 
 
-async def update_attempt(conn: AsyncConnection, attempt: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    if _has_expressions(values):
+async def update_attempt(
+    conn: AsyncConnection, attempt: dict[str, Any], values: dict[str, Any], *, version: str | None = None
+) -> dict[str, Any]:
+    """As :func:`update_intent`, for an attempt."""
+    if version is not None:
+        _UPDATE_ATTEMPT_GUARDED.queue_guarded(conn, {**values, "_id": attempt["id"], "_version": version})
+    elif _has_expressions(values):
         await conn.execute(update(pa).where(pa.c.id == attempt["id"]).values(**values))
     else:
         await _UPDATE_ATTEMPT.execute(conn, {**values, "_id": attempt["id"]})

@@ -30,6 +30,7 @@ from paygate.connectors.errors import ConnectorError
 from paygate.customers.service import CustomerService
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
+from paygate.db.pgbatch import RowChanged
 from paygate.db.tables import payment_intents
 from paygate.events import service as events
 from paygate.idempotency.service import Guard, Reply, error_reply
@@ -285,16 +286,22 @@ class PaymentService:
     ) -> Reply:
         """Authorize at each route in turn while the failure proves no money moved (processor unreachable,
         5xx before acceptance, circuit open, a decline another processor may accept). An unknown outcome stops
-        failover: the payment stays processing until the status sync learns what happened."""
+        failover: the payment stays processing until the status sync learns what happened.
+
+        ``intent`` and ``attempt`` are the rows as the transaction that opened the attempt (txn 1) wrote them;
+        when that transaction also claimed the idempotency key, ``guard.version`` is their PostgreSQL row
+        version and txn 2 is tried optimistically (:meth:`_complete_authorization`)."""
+        version = guard.version
         for index, route in enumerate(routes):
             result = await self._authorize(route, intent, attempt)
             if index + 1 < len(routes) and is_failover_safe(result):
                 moved = await self._fail_over(ctx, intent["id"], attempt["id"], result, routes[index + 1], guard)
                 if moved is not None:
                     intent, attempt = moved
+                    version = None  # rows written by the failover's transaction: no version known
                     continue
             return await self._complete_authorization(
-                ctx, intent["id"], attempt["id"], result, guard, expand,
+                ctx, intent, attempt, version, result, guard, expand,
                 error_on_requires_action=error_on_requires_action,
             )  # fmt: skip
         raise AssertionError("unreachable: the last route always completes")
@@ -360,19 +367,37 @@ class PaymentService:
     async def _complete_authorization(
         self,
         ctx: AuthContext,
-        intent_id: str,
-        attempt_id: str,
+        intent: dict[str, Any],
+        attempt: dict[str, Any],
+        version: str | None,
         result: PaymentResult | ConnectorError,
         guard: Guard,
         expand: list[str],
         *,
         error_on_requires_action: bool = False,
     ) -> Reply:
+        """txn 2: record the processor's answer. With the rows' ``version`` (PostgreSQL) it is first tried
+        optimistically on the rows as txn 1 left them — one statement whose updates of the intent and the
+        attempt only apply to that version (:mod:`paygate.db.pgbatch`, guarded writes) — instead of BEGIN, a
+        locked read, the writes and COMMIT. If either row changed meanwhile (a status sync, a processor's
+        webhook, a merchant's update), nothing of it is written and the locked path below decides on the
+        current rows, as it always did."""
+        if version is not None:
+            try:
+                async with self.db.write(urgent=True) as conn:
+                    applied = await flows.apply_authorization(
+                        conn, ctx, intent, attempt, result,
+                        error_on_requires_action=error_on_requires_action, version=version,
+                    )  # fmt: skip
+                    await self._save_for_future(conn, ctx, applied.intent)
+                    return await self._finish(conn, guard, applied, expand)
+            except RowChanged:
+                pass
         async with self.db.write(urgent=True) as conn:  # records what the processor decided: served first
-            intent, attempt = await repo.get_intent_and_attempt(conn, ctx, intent_id, attempt_id, lock=True)
-            assert attempt is not None
+            intent, found = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
+            assert found is not None
             applied = await flows.apply_authorization(
-                conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action
+                conn, ctx, intent, found, result, error_on_requires_action=error_on_requires_action
             )
             await self._save_for_future(conn, ctx, applied.intent)
             return await self._finish(conn, guard, applied, expand)
@@ -677,7 +702,7 @@ class PaymentService:
         ):
             route = await self.router.for_attempt(attempt)
             result = await self._authorize(route, intent, attempt)
-            return await self._complete_authorization(ctx, intent["id"], attempt["id"], result, guard, expand)
+            return await self._complete_authorization(ctx, intent, attempt, None, result, guard, expand)
         if op == "capture" and intent["pending_op"] == "capture":
             return await self._run_capture(ctx, intent["id"], attempt, int(rec["amount"]), guard, expand)
         if op == "void" and intent["pending_op"] == "void":

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, cast, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.db import sqlite as sqlite_writer
 from paygate.db.dialect import insert_returning_id, insert_unique
 from paygate.db.engine import Database, after_commit
+from paygate.db.pgbatch import RowChanged, flush
 from paygate.db.prepared import Prepared
 from paygate.db.tables import idempotency_keys, ledger_journals, ledger_postings, merchants
 from paygate.idempotency.service import Guard
@@ -27,6 +28,7 @@ T = TypeVar("T")
 
 _INSERT = Prepared(insert(merchants))
 _BY_ID = Prepared(select(merchants).where(merchants.c.id == bindparam("_id")))
+_BY_ID_LOCKED = Prepared(select(merchants).where(merchants.c.id == bindparam("_id")).with_for_update())
 
 
 def _row(name: str = "m") -> dict[str, Any]:
@@ -516,3 +518,146 @@ def test_a_failed_single_statement_transaction_leaves_the_connection_usable(data
             await db.dispose()
 
     assert asyncio.run(go()) == (True, True)
+
+
+# ------------------------------------------------------------------------------------------- guarded writes
+_VERSION_OF = Prepared(
+    select(cast(literal_column("xmin"), Text).label("version")).where(merchants.c.id == bindparam("_id"))
+)
+_GUARDED_RENAME = Prepared(
+    update(merchants)
+    .where(merchants.c.id == bindparam("_id"), cast(literal_column("xmin"), Text) == bindparam("_version"))
+    .returning(literal_column("1"))
+)
+_SET_NAME = Prepared(update(merchants).where(merchants.c.id == bindparam("_id")))
+_INSERT_KEY = Prepared(insert(idempotency_keys))
+_KEY_ROW = Prepared(select(idempotency_keys.c.id).where(idempotency_keys.c.key == bindparam("_key")))
+_NAME_OF = Prepared(select(merchants.c.name).where(merchants.c.id == bindparam("_id")))
+
+
+async def _version(db: Database, merchant_id: str) -> str:
+    async with db.read() as conn:
+        return str(await _VERSION_OF.scalar(conn, {"_id": merchant_id}))
+
+
+async def _name(db: Database, merchant_id: str) -> str:
+    async with db.read() as conn:
+        return str(await _NAME_OF.scalar(conn, {"_id": merchant_id}))
+
+
+def _companion(owner: str) -> dict[str, Any]:
+    """A row of another table, written in the same transaction as a guarded write."""
+    return _key(owner, new_id("key"))
+
+
+async def _companion_exists(db: Database, row: dict[str, Any]) -> bool:
+    async with db.read() as conn:
+        return await _KEY_ROW.fetch_one(conn, {"_key": row["key"]}) is not None
+
+
+async def _optimistic(db: Database, owner: str, version: str, companion: dict[str, Any]) -> None:
+    """Rename ``owner`` guarded by ``version`` and insert ``companion``, in one transaction."""
+    async with db.write() as conn:
+        await _INSERT_KEY.execute(conn, companion)
+        _GUARDED_RENAME.queue_guarded(conn, {"name": "optimistic", "_id": owner, "_version": version})
+
+
+@postgres_only
+def test_a_guarded_write_on_an_unchanged_row_applies_with_its_transaction_in_one_statement(database_url: str) -> None:
+    async def body(db: Database) -> tuple[list[str], str, bool]:
+        owner = _row()
+        companion = _companion(owner["id"])
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        version = await _version(db, owner["id"])
+        async with db.write() as conn:
+            recorder = _Recorder(conn)
+            await _INSERT_KEY.execute(conn, companion)
+            _GUARDED_RENAME.queue_guarded(conn, {"name": "optimistic", "_id": owner["id"], "_version": version})
+        return recorder.stop(), await _name(db, owner["id"]), await _companion_exists(db, companion)
+
+    assert run(database_url, body) == (["WITH"], "optimistic", True)
+
+
+@postgres_only
+def test_a_guarded_write_on_a_changed_row_raises_row_changed_and_writes_nothing(database_url: str) -> None:
+    async def body(db: Database) -> tuple[str, bool]:
+        owner = _row()
+        companion = _companion(owner["id"])
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        version = await _version(db, owner["id"])
+        async with db.write() as conn:  # someone else changes the row after it was read
+            await _SET_NAME.execute(conn, {"name": "changed meanwhile", "_id": owner["id"]})
+        with pytest.raises(RowChanged):
+            await _optimistic(db, owner["id"], version, companion)
+        return await _name(db, owner["id"]), await _companion_exists(db, companion)
+
+    assert run(database_url, body) == ("changed meanwhile", False)
+
+
+@postgres_only
+def test_the_version_of_a_claim_is_the_version_of_every_row_its_transaction_wrote(database_url: str) -> None:
+    async def body(db: Database) -> tuple[list[str], str, str]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, _row())
+        versions: list[str] = []
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+            await insert_unique(
+                conn,
+                idempotency_keys,
+                _key(owner["id"], new_id("key")),
+                on_id=lambda _id: None,
+                taken=_Taken,
+                on_version=versions.append,
+            )
+        return versions, await _version(db, owner["id"]), versions[0] if versions else ""
+
+    versions, stored, claimed = run(database_url, body)
+    assert len(versions) == 1 and stored == claimed
+
+
+@postgres_only
+@pytest.mark.parametrize("other_changes_it", [True, False], ids=["changed", "only-locked"])
+def test_a_guarded_write_waits_for_a_transaction_holding_its_row_then_judges_the_newest_version(
+    database_url: str, other_changes_it: bool
+) -> None:
+    """READ COMMITTED re-checks the guard on the row as the lock holder left it: a change committed while the
+    guarded statement waited fails it; a lock released without a change does not."""
+
+    async def body(db: Database) -> tuple[str, bool, bool]:
+        owner = _row()
+        companion = _companion(owner["id"])
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        version = await _version(db, owner["id"])
+        locked, release = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with db.write() as conn:
+                await _BY_ID_LOCKED.fetch_one(conn, {"_id": owner["id"]})
+                if other_changes_it:
+                    await _SET_NAME.execute(conn, {"name": "holder", "_id": owner["id"]})
+                    await flush(conn)
+                locked.set()
+                await release.wait()
+
+        held = asyncio.create_task(holder())
+        await locked.wait()
+        guarded = asyncio.create_task(_optimistic(db, owner["id"], version, companion))
+        await asyncio.sleep(0.3)
+        waited = not guarded.done()
+        release.set()
+        await held
+        changed = False
+        try:
+            await guarded
+        except RowChanged:
+            changed = True
+        return await _name(db, owner["id"]), waited, changed == (not await _companion_exists(db, companion))
+
+    name, waited, consistent = run(database_url, body)
+    assert waited and consistent
+    assert name == ("holder" if other_changes_it else "optimistic")

@@ -1,0 +1,140 @@
+"""Txn 2 of a payment — recording the processor's answer — on both databases.
+
+On PostgreSQL it is first tried optimistically on the rows as txn 1 wrote them (one statement whose updates
+only apply to that row version) and falls back to the locked read when a row changed in between; on SQLite it
+is always the locked path. Either way an answer is applied once, to the rows as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from paygate.connectors.base import PaymentResult
+from paygate.connectors.errors import ConnectorError
+from paygate.db.tables import events, ledger_journals
+from paygate.db.tables import payment_intents as pi
+from paygate.ledger.service import verify
+from paygate.merchants.context import AuthContext
+from paygate.payments import flows
+from paygate.payments import repository as repo
+from tests.conftest import Merchant
+
+pytestmark = pytest.mark.db
+
+CARD = {"amount": "2500", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
+
+
+def _count_locked_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy on txn 2's locked read of intent and attempt; returns the list of intent ids it was called for."""
+    calls: list[str] = []
+    original = repo.get_intent_and_attempt
+
+    async def spy(conn: Any, ctx: AuthContext, intent_id: str, attempt_id: str, *, lock: bool = False) -> Any:
+        calls.append(intent_id)
+        return await original(conn, ctx, intent_id, attempt_id, lock=lock)
+
+    monkeypatch.setattr(repo, "get_intent_and_attempt", spy)
+    return calls
+
+
+def _after_the_processor(merchant: Merchant, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
+    """Run ``meanwhile(intent, attempt, result)`` on the server between the processor's answer and txn 2."""
+    payments = merchant.server.gateway.payments
+    original = payments._authorize
+
+    async def authorize(route: Any, intent: dict[str, Any], attempt: dict[str, Any]) -> Any:
+        result = await original(route, intent, attempt)
+        await meanwhile(intent, attempt, result)
+        return result
+
+    monkeypatch.setattr(payments, "_authorize", authorize)
+
+
+def _scalar(merchant: Merchant, stmt: Any) -> Any:
+    async def go() -> Any:
+        async with merchant.server.gateway.db.read() as conn:
+            return (await conn.execute(stmt)).scalar_one()
+
+    return merchant.server.call(go())
+
+
+def _ledger_problems(merchant: Merchant) -> list[str]:
+    async def go() -> list[str]:
+        async with merchant.server.gateway.db.read() as conn:
+            return (await verify(conn)).problems
+
+    return merchant.server.call(go())
+
+
+def test_a_card_payment_records_its_answer_without_a_locked_read_on_postgres_only(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked_reads = _count_locked_reads(monkeypatch)
+    paid = merchant.post("/v1/payment_intents", CARD, headers={"Idempotency-Key": "opt-1"})
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
+    assert paid.json() == merchant.get(f"/v1/payment_intents/{paid.json()['id']}").json()
+    # Without an Idempotency-Key there is no claim, hence no row version: the locked path.
+    unkeyed = merchant.post("/v1/payment_intents", CARD)
+    assert unkeyed.status_code == 200 and unkeyed.json()["status"] == "succeeded"
+    optimistic = merchant.server.backend == "postgres"
+    assert locked_reads == ([] if optimistic else [paid.json()["id"]]) + [unkeyed.json()["id"]]
+
+
+def test_an_answer_applied_by_someone_else_meanwhile_is_not_applied_twice(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status sync (say) records the same answer between the processor call and txn 2: txn 2 finds the
+    attempt resolved and answers with the current state; one capture journal, one succeeded event."""
+    gateway = merchant.server.gateway
+
+    async def sync_first(
+        intent: dict[str, Any], attempt: dict[str, Any], result: PaymentResult | ConnectorError
+    ) -> None:
+        ctx = AuthContext(merchant_id=intent["merchant_id"], livemode=intent["livemode"], key_kind="system")
+        async with gateway.db.write(urgent=True) as conn:
+            now_intent, now_attempt = await repo.get_intent_and_attempt(
+                conn, ctx, intent["id"], attempt["id"], lock=True
+            )
+            assert now_attempt is not None
+            await flows.apply_authorization(conn, ctx, now_intent, now_attempt, result)
+
+    locked_reads = _count_locked_reads(monkeypatch)
+    _after_the_processor(merchant, monkeypatch, sync_first)
+    paid = merchant.post("/v1/payment_intents", CARD, headers={"Idempotency-Key": "opt-2"})
+
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
+    intent_id = paid.json()["id"]
+    assert locked_reads == [intent_id, intent_id]  # the sync's, then txn 2's fallback (SQLite: its only path)
+    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent_id)) == 1
+    succeeded = select(func.count()).where(events.c.object_id == intent_id, events.c.type == "payment_intent.succeeded")
+    assert _scalar(merchant, succeeded) == 1
+    assert _ledger_problems(merchant) == []
+
+
+def test_a_change_to_the_intent_meanwhile_is_kept_and_shown_in_the_answer(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row written by another transaction between txn 1 and txn 2 is never overwritten with, nor answered
+    from, the state txn 1 left: the answer carries the change."""
+    gateway = merchant.server.gateway
+
+    async def annotate(intent: dict[str, Any], _attempt: dict[str, Any], _result: Any) -> None:
+        async with gateway.db.write() as conn:
+            await repo.update_intent(conn, intent, {"description": "changed while at the processor"})
+
+    _after_the_processor(merchant, monkeypatch, annotate)
+    paid = merchant.post(
+        "/v1/payment_intents", {**CARD, "description": "at creation"}, headers={"Idempotency-Key": "opt-3"}
+    )
+
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
+    assert paid.json()["description"] == "changed while at the processor"
+    stored = _scalar(merchant, select(pi.c.description).where(pi.c.id == paid.json()["id"]))
+    assert stored == "changed while at the processor"
+    replay = merchant.post(
+        "/v1/payment_intents", {**CARD, "description": "at creation"}, headers={"Idempotency-Key": "opt-3"}
+    )
+    assert replay.json() == paid.json()
