@@ -138,3 +138,18 @@ def test_a_change_to_the_intent_meanwhile_is_kept_and_shown_in_the_answer(
         "/v1/payment_intents", {**CARD, "description": "at creation"}, headers={"Idempotency-Key": "opt-3"}
     )
     assert replay.json() == paid.json()
+
+
+def test_a_confirmation_records_its_answer_without_a_locked_read_on_postgres_only(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = merchant.post("/v1/payment_intents", {"amount": "900", "currency": "eur"}).json()
+    locked_reads = _count_locked_reads(monkeypatch)
+    confirmed = merchant.post(
+        f"/v1/payment_intents/{created['id']}/confirm",
+        {"payment_method": "pm_card_visa"},
+        headers={"Idempotency-Key": "opt-confirm"},
+    )
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded"
+    assert confirmed.json() == merchant.get(f"/v1/payment_intents/{created['id']}").json()
+    assert locked_reads == ([] if merchant.server.backend == "postgres" else [created["id"]])
