@@ -126,7 +126,9 @@ class Guard:
             await self._claim_in(conn, state="finished", response_status=status, response_body=body.decode())
         elif (row_id := await self._row_id(conn)) is not None:
             await _SET_FINISHED.execute(conn, {"_id": row_id, "_status": status, "_body": body.decode()})
-        self.finished = True
+        # Finished once that transaction commits: one that rolls back (an optimistic txn 2 that found its rows
+        # changed, a failed commit) leaves the key to be stored or released as if finish() had not been called.
+        after_commit(self._finished)
 
     async def _claim_in(self, conn: AsyncConnection, **values: Any) -> None:
         """Insert the key row inside the handler's transaction. On PostgreSQL the insert is queued with the
@@ -154,6 +156,9 @@ class Guard:
 
     def _committed(self) -> None:
         self.claim_pending = False
+
+    def _finished(self) -> None:
+        self.finished = True
 
 
 Handler = Callable[[Guard], Awaitable[Reply]]

@@ -437,6 +437,30 @@ def test_a_queued_claim_is_sent_before_a_later_update_of_its_row_in_the_same_tra
     assert run(database_url, body) == ("finished", '{"ok": true}', True)
 
 
+def test_a_guard_is_finished_only_once_the_transaction_storing_its_response_commits(database_url: str) -> None:
+    """An optimistic txn 2 that rolls back after Guard.finish() must leave the key to be stored or released."""
+
+    async def body(db: Database) -> tuple[bool, bool, str]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        guard = Guard(None, None, claim=_key(owner["id"], new_id("key")))
+        async with db.write() as conn:
+            await guard.checkpoint(conn, {"op": "x"})
+        with pytest.raises(ValueError):
+            async with db.write() as conn:
+                await guard.finish(conn, 200, b'{"first": true}')
+                raise ValueError("rolled back after finish")
+        after_rollback = guard.finished
+        async with db.write() as conn:
+            await guard.finish(conn, 200, b'{"second": true}')
+        async with db.read() as conn:
+            found = (await conn.execute(select(idempotency_keys).where(idempotency_keys.c.id == guard.row_id))).one()
+        return after_rollback, guard.finished, found.response_body
+
+    assert run(database_url, body) == (False, True, '{"second": true}')
+
+
 # ------------------------------------------------------------------------------------------- PostgreSQL only
 # What goes over the wire is asyncpg's: these run on the [postgres] backend only (when it is selected).
 postgres_only = pytest.mark.parametrize("backend", [b for b in selected_backends() if b == "postgres"], indirect=True)
