@@ -27,7 +27,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from paygate.db.keptconns import KeptConnections, end
 from paygate.db.pgbatch import flush_before_sqlalchemy, queued_writes
 from paygate.db.slots import Slots
 from paygate.db.sqlite import SqliteWriter, apply_pragmas
@@ -88,18 +90,21 @@ class Database:
             self._writer = self._sqlite_writer.engine
             self._reader = self._sqlite_engine(pool_size=pool_size, sync=sqlite_synchronous, echo=echo)
         else:
-            # pool_size connections, opened once and kept; writes never hold more than that (write() takes a slot
-            # first). Overflow connections are opened and closed per use — a handshake and a server backend each
-            # time (with writes overflowing, a few % of the API's CPU) — so there are only _READ_OVERFLOW, for
-            # reads that arrive while every connection is busy: a read inside a write never waits forever.
-            self._writer = create_async_engine(
+            # Writes: at most pool_size connections (write() takes a slot first), opened once and kept open
+            # between transactions by KeptConnections (db/keptconns.py) — the engine itself pools nothing.
+            self._writer = create_async_engine(self.url, poolclass=NullPool, echo=echo)
+            flush_before_sqlalchemy(self._writer)
+            # Reads: a pool of their own, pool_size connections opened once and kept. Overflow connections are
+            # opened and closed per use — a handshake and a server backend each time — so there are only
+            # _READ_OVERFLOW, for reads that arrive while every connection is busy; a read inside a write never
+            # waits for a write slot.
+            self._reader = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=_READ_OVERFLOW, pool_pre_ping=False, echo=echo
             )
-            flush_before_sqlalchemy(self._writer)
-            self._reader = self._writer
         # PostgreSQL write transactions take a slot first (see write() and paygate.db.slots).
         self._pool_size = pool_size
         self._slots: Slots | None = None
+        self._kept: KeptConnections | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
 
     def _sqlite_engine(self, *, pool_size: int, sync: str, echo: bool) -> AsyncEngine:
@@ -118,14 +123,18 @@ class Database:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The write engine. On SQLite its one connection belongs to the group-commit writer: open transactions
-        with :meth:`write` / :meth:`read`, never with ``engine.connect()``."""
+        """The write engine. On SQLite its one connection belongs to the group-commit writer; on PostgreSQL its
+        connections are kept by :meth:`write`: open transactions with :meth:`write` / :meth:`read`, never with
+        ``engine.connect()``."""
         return self._writer
 
     def _slots_for_loop(self) -> Slots:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._slots_loop is not loop:
+            if self._kept is not None:
+                self._kept.abandon()  # connections of a loop that is gone
             self._slots, self._slots_loop = Slots(self._pool_size), loop
+            self._kept = KeptConnections(self._writer)
         return self._slots
 
     @asynccontextmanager
@@ -133,10 +142,11 @@ class Database:
         """One write transaction: committed (durably) when the block exits normally, rolled back on an exception.
         Callbacks registered with :func:`after_commit` in the block run after the commit.
 
-        On PostgreSQL, write transactions wait for one of ``pool_size`` slots before taking a pool connection
-        (:mod:`paygate.db.slots`): in arrival order, ``urgent`` ones — those recording what a processor already
-        did — before the rest. The pool's own queue let newcomers overtake waiters: at 256 in flight p99 was 2.0 s
-        against a p50 of 0.55 s. Like the pool, a write must not open another write inside itself. On SQLite
+        On PostgreSQL, write transactions wait for one of ``pool_size`` slots before taking a connection kept
+        open for writes (:mod:`paygate.db.slots`, :mod:`paygate.db.keptconns`): in arrival order, ``urgent`` ones
+        — those recording what a processor already did — before the rest. SQLAlchemy's pool queue let newcomers
+        overtake waiters: at 256 in flight p99 was 2.0 s against a p50 of 0.55 s. A write must not open another
+        write inside itself (with every slot taken it would wait for itself). On SQLite
         ``urgent`` changes nothing: the group commit takes every waiting transaction at once."""
         hooks: list[Callable[[], None]] = []
         token = _AFTER_COMMIT.set(hooks)
@@ -146,12 +156,33 @@ class Database:
                     yield conn
             else:
                 slots = self._slots_for_loop()
-                async with slots.hold(urgent=urgent), self._writer.begin() as conn, queued_writes(conn):
+                async with slots.hold(urgent=urgent), self._pg_transaction() as conn:
                     yield conn
         finally:
             _AFTER_COMMIT.reset(token)
         for hook in hooks:
             hook()
+
+    @asynccontextmanager
+    async def _pg_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One PostgreSQL write transaction on a kept connection (the caller holds a slot): committed when the
+        block exits normally, rolled back on an exception; a connection whose end failed is closed for good."""
+        kept = self._kept
+        assert kept is not None
+        conn = await kept.take()
+        try:
+            async with queued_writes(conn):
+                yield conn
+            await end(conn, commit=True)
+        except BaseException:
+            try:
+                await end(conn, commit=False)
+            except BaseException:
+                kept.discard(conn)  # the connection's state is unknown: never reused
+            else:
+                kept.give_back(conn)
+            raise
+        kept.give_back(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -160,6 +191,12 @@ class Database:
             await conn.rollback()
 
     async def dispose(self) -> None:
+        if self._kept is not None:
+            if self._slots_loop is asyncio.get_running_loop():
+                await self._kept.close()
+            else:
+                self._kept.abandon()
+            self._kept, self._slots = None, None
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
         await self._writer.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Text, bindparam, cast, insert, literal_column, select, update
+from sqlalchemy import Text, bindparam, cast, insert, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from paygate.db import sqlite as sqlite_writer
@@ -685,3 +685,91 @@ def test_a_guarded_write_waits_for_a_transaction_holding_its_row_then_judges_the
     name, waited, consistent = run(database_url, body)
     assert waited and consistent
     assert name == ("holder" if other_changes_it else "optimistic")
+
+
+# ------------------------------------------------------------------------------------------- kept write connections
+async def _backend_pid(conn: Any) -> int:
+    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+@postgres_only
+def test_write_transactions_reuse_kept_connections_and_never_hold_more_than_the_pool_size(database_url: str) -> None:
+    async def body(db: Database) -> tuple[int, int, set[int]]:
+        async with db.write() as conn:
+            first = await _backend_pid(conn)
+        async with db.write() as conn:
+            again = await _backend_pid(conn)
+
+        async def one() -> int:
+            async with db.write() as conn:
+                pid = await _backend_pid(conn)
+                await asyncio.sleep(0.01)
+                return pid
+
+        pids = set(await asyncio.gather(*(one() for _ in range(40))))
+        return first, again, pids
+
+    first, again, pids = run(database_url, body)  # pool_size=5
+    assert first == again and len(pids) <= 5
+
+
+@postgres_only
+def test_a_kept_connection_the_server_closed_is_replaced_without_failing_a_transaction(database_url: str) -> None:
+    async def body(db: Database) -> tuple[bool, bool]:
+        async with db.write() as conn:
+            pid = await _backend_pid(conn)
+        async with db.read() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await asyncio.sleep(0.2)  # the kept connection sees its socket close
+        row = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, row)
+            replaced = await _backend_pid(conn) != pid
+        return replaced, await _exists(db, row["id"])
+
+    assert run(database_url, body) == (True, True)
+
+
+@postgres_only
+def test_a_failed_sqlalchemy_statement_rolls_back_the_kept_connections_transaction(database_url: str) -> None:
+    """A transaction begun by a Prepared write and continued through SQLAlchemy: the failure rolls both back and
+    the connection serves the next transaction."""
+
+    async def body(db: Database) -> tuple[bool, bool]:
+        first, second = _row(), _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, first)
+        with pytest.raises(IntegrityError):
+            async with db.write() as conn:
+                await _INSERT.execute(conn, second)
+                await conn.execute(insert(merchants).values(**first))  # duplicate id
+        third = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, third)
+            await _BY_ID.fetch_one(conn, {"_id": third["id"]})
+        return await _exists(db, second["id"]), await _exists(db, third["id"])
+
+    assert run(database_url, body) == (False, True)
+
+
+@postgres_only
+def test_one_database_serves_successive_event_loops(database_url: str) -> None:
+    """The CLI and tests run several asyncio.run() with one Database: kept connections of a finished loop are
+    dropped, the next loop opens its own."""
+    db = Database(database_url, pool_size=2)
+    rows = [_row(), _row()]
+
+    async def write(row: dict[str, Any]) -> None:
+        async with db.write() as conn:
+            await _INSERT.execute(conn, row)
+
+    asyncio.run(write(rows[0]))
+    asyncio.run(write(rows[1]))
+
+    async def check() -> list[bool]:
+        try:
+            return [await _exists(db, r["id"]) for r in rows]
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(check()) == [True, True]
