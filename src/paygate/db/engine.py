@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from paygate.db.groupcommit import GroupCommit
 from paygate.db.keptconns import KeptConnections, end
 from paygate.db.pgbatch import flush_before_sqlalchemy, queued_writes
 from paygate.db.slots import Slots
@@ -105,6 +106,7 @@ class Database:
         self._pool_size = pool_size
         self._slots: Slots | None = None
         self._kept: KeptConnections | None = None
+        self._group_commit = GroupCommit()  # PostgreSQL: one-statement transactions ready together, sent together
         self._slots_loop: asyncio.AbstractEventLoop | None = None
 
     def _sqlite_engine(self, *, pool_size: int, sync: str, echo: bool) -> AsyncEngine:
@@ -171,7 +173,7 @@ class Database:
         assert kept is not None
         conn = await kept.take()
         try:
-            async with queued_writes(conn):
+            async with queued_writes(conn, self._group_commit):
                 yield conn
             await end(conn, commit=True)
         except BaseException:

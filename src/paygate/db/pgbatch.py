@@ -15,7 +15,9 @@ before any statement SQLAlchemy runs on the connection, or just before ``COMMIT`
 (every statement was queued) and its queue is one statement, that statement is sent alone, outside ``BEGIN`` …
 ``COMMIT``: PostgreSQL runs it in an implicit transaction of its own, which commits when it succeeds and leaves
 nothing when it fails — the same atomicity and durability as the explicit transaction, in one round trip instead
-of three. (Nothing was read in the transaction, so its isolation has nothing to protect.)
+of three. (Nothing was read in the transaction, so its isolation has nothing to protect.) Such statements of
+the same text that are ready in the same event-loop turn go together, one round trip and one commit for all
+(:mod:`paygate.db.groupcommit`).
 
 A queued write may return a row (:meth:`Prepared.queue_returning
 <paygate.db.prepared.Prepared.queue_returning>`: an ``INSERT … RETURNING`` whose row the caller needs
@@ -58,7 +60,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -66,15 +68,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
 
 __all__ = [
+    "Grouper",
     "RowChanged",
     "Write",
     "adapter_of",
+    "combined",
     "flush",
     "flush_before_sqlalchemy",
     "queue_of",
     "queued_writes",
     "run",
     "send_with",
+    "sql_runner",
 ]
 
 # Writes queued per connection while a Database.write() transaction is open on it: id(adapter) -> writes.
@@ -191,11 +196,17 @@ async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[
     return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
 
 
+class Grouper(Protocol):
+    """Sends a transaction that is one statement, maybe together with others (:mod:`paygate.db.groupcommit`)."""
+
+    async def send(self, adapter: Any, group: list[Write]) -> None: ...
+
+
 @asynccontextmanager
-async def queued_writes(conn: AsyncConnection) -> AsyncIterator[None]:
+async def queued_writes(conn: AsyncConnection, grouper: Grouper | None = None) -> AsyncIterator[None]:
     """For the body of a PostgreSQL write transaction: queue :class:`~paygate.db.prepared.Prepared` writes; on
     success send what is still queued (before the caller commits). On an exception the queue is dropped unsent;
-    the caller rolls back."""
+    the caller rolls back. A transaction that ends up one statement is handed to ``grouper`` when given."""
     adapter = adapter_of(conn)
     if adapter is None:
         yield
@@ -209,7 +220,7 @@ async def queued_writes(conn: AsyncConnection) -> AsyncIterator[None]:
             batch = list(queue)
             queue.clear()
             # Nothing sent yet in this transaction and one statement to send: no BEGIN/COMMIT (module docstring).
-            await _send(adapter, batch, alone=adapter._transaction is None)
+            await _send(adapter, batch, alone=adapter._transaction is None, grouper=grouper)
     finally:
         _QUEUES.pop(key, None)
 
@@ -242,11 +253,15 @@ def flush_before_sqlalchemy(engine: AsyncEngine) -> None:
 # ------------------------------------------------------------------------------------------- batching
 
 
-async def _send(adapter: Any, batch: list[Write], *, alone: bool = False) -> None:
+async def _send(adapter: Any, batch: list[Write], *, alone: bool = False, grouper: Grouper | None = None) -> None:
     """Send ``batch`` as few statements as keep its meaning; ``alone``: when that is one statement, outside any
-    transaction (the caller has sent nothing in its transaction and ends it right after)."""
+    transaction (the caller has sent nothing in its transaction and ends it right after), through ``grouper``
+    when given."""
     groups = _groups(batch)
     begin = not (alone and len(groups) == 1)
+    if not begin and grouper is not None:
+        await grouper.send(adapter, _returning_last(groups[0]))
+        return
     for group in groups:
         group = _returning_last(group)
         sql, args = _combine(group)
@@ -255,6 +270,16 @@ async def _send(adapter: Any, batch: list[Write], *, alone: bool = False) -> Non
             await run(adapter, sql, args, _executor(sql, args), begin=begin, parts=group)
         else:
             on_row(await run(adapter, sql, args, _fetcher(sql, args), begin=begin, parts=group))
+
+
+def combined(group: list[Write]) -> tuple[str, list[Any]]:
+    """The one statement (text, arguments) a group of :func:`_groups` is sent as."""
+    return _combine(group)
+
+
+def sql_runner(sql: str, args: list[Any], returns_row: bool) -> Callable[[Any], Awaitable[Any]]:
+    """What :func:`run` calls to send ``sql``: ``fetchrow`` when the caller wants its row, else ``execute``."""
+    return _fetcher(sql, args) if returns_row else _executor(sql, args)
 
 
 def _executor(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:

@@ -773,3 +773,116 @@ def test_one_database_serves_successive_event_loops(database_url: str) -> None:
             await db.dispose()
 
     assert asyncio.run(check()) == [True, True]
+
+
+# ------------------------------------------------------------------------------------------- group commit
+async def _claim_with_companion(
+    db: Database, owner: str, key: dict[str, Any], companion: dict[str, Any], start: asyncio.Event
+) -> tuple[str, Any, str | None]:
+    """One transaction like a payment's txn 1: an insert and a claim, one statement. (outcome, id, version)."""
+    ids: list[Any] = []
+    versions: list[str] = []
+    try:
+        async with db.write() as conn:  # every transaction holds its connection before the start signal
+            await start.wait()
+            await _INSERT.execute(conn, companion)
+            await insert_unique(conn, idempotency_keys, key, on_id=ids.append, taken=_Taken, on_version=versions.append)
+    except _Taken:  # raised where the queue is sent: as the transaction ends
+        return "taken", None, None
+    return "won", ids[0], versions[0]
+
+
+async def _key_id(db: Database, key: str) -> Any:
+    async with db.read() as conn:
+        return (
+            await conn.execute(select(idempotency_keys.c.id).where(idempotency_keys.c.key == key))
+        ).scalar_one_or_none()
+
+
+@postgres_only
+def test_one_statement_transactions_ready_together_commit_as_one_group_each_with_its_own_row(
+    database_url: str,
+) -> None:
+    async def body(db: Database) -> tuple[list[tuple[str, Any, str | None]], list[Any], list[bool], dict[int, int]]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        keys = [_key(owner["id"], new_id("key")) for _ in range(5)]
+        companions = [_row() for _ in range(5)]
+        start = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_claim_with_companion(db, owner["id"], k, c, start))
+            for k, c in zip(keys, companions, strict=True)
+        ]
+        await asyncio.sleep(0.2)  # all five hold a connection and wait
+        start.set()
+        outcomes = list(await asyncio.gather(*tasks))
+        stored = [await _key_id(db, k["key"]) for k in keys]
+        present = [await _exists(db, c["id"]) for c in companions]
+        return outcomes, stored, present, dict(db._group_commit.sizes)
+
+    outcomes, stored, present, sizes = run(database_url, body)
+    assert [o[0] for o in outcomes] == ["won"] * 5 and present == [True] * 5
+    assert [o[1] for o in outcomes] == stored  # each member got the id of its own row
+    assert max(sizes) > 1  # they went as a group
+    assert len({o[2] for o in outcomes}) < 5  # a group is one transaction: its members' rows share a version
+
+
+@postgres_only
+def test_a_member_whose_key_is_taken_fails_alone_and_the_rest_of_its_group_commits(database_url: str) -> None:
+    async def body(db: Database) -> tuple[list[str], list[bool], dict[int, int]]:
+        owner = _row()
+        taken = _key(owner["id"], new_id("key"))
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+            await _INSERT_KEY.execute(conn, taken)
+        keys = [_key(owner["id"], new_id("key")) for _ in range(4)] + [dict(taken)]
+        companions = [_row() for _ in range(5)]
+        start = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_claim_with_companion(db, owner["id"], k, c, start))
+            for k, c in zip(keys, companions, strict=True)
+        ]
+        await asyncio.sleep(0.2)
+        start.set()
+        outcomes = [o[0] for o in await asyncio.gather(*tasks)]
+        present = [await _exists(db, c["id"]) for c in companions]
+        return outcomes, present, dict(db._group_commit.sizes)
+
+    outcomes, present, sizes = run(database_url, body)
+    assert outcomes == ["won"] * 4 + ["taken"]
+    assert present == [True] * 4 + [False]
+    assert max(sizes) > 1
+
+
+@postgres_only
+def test_a_member_whose_guard_fails_raises_row_changed_alone_and_the_rest_of_its_group_commits(
+    database_url: str,
+) -> None:
+    async def body(db: Database) -> tuple[list[str], list[str], dict[int, int]]:
+        owners = [_row() for _ in range(4)]
+        async with db.write() as conn:
+            for owner in owners:
+                await _INSERT.execute(conn, owner)
+        versions = [await _version(db, o["id"]) for o in owners]
+        async with db.write() as conn:  # the last one changes after its version was read
+            await _SET_NAME.execute(conn, {"name": "changed meanwhile", "_id": owners[-1]["id"]})
+        start = asyncio.Event()
+
+        async def one(owner: dict[str, Any], version: str) -> str:
+            async with db.write() as conn:
+                await start.wait()
+                _GUARDED_RENAME.queue_guarded(conn, {"name": "optimistic", "_id": owner["id"], "_version": version})
+            return "applied"
+
+        tasks = [asyncio.create_task(one(o, v)) for o, v in zip(owners, versions, strict=True)]
+        await asyncio.sleep(0.2)
+        start.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        outcomes = ["changed" if isinstance(r, RowChanged) else str(r) for r in results]
+        return outcomes, [await _name(db, o["id"]) for o in owners], dict(db._group_commit.sizes)
+
+    outcomes, names, sizes = run(database_url, body)
+    assert outcomes == ["applied"] * 3 + ["changed"]
+    assert names == ["optimistic"] * 3 + ["changed meanwhile"]
+    assert max(sizes) > 1
