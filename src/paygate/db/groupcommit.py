@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from asyncpg.exceptions._base import DataError as _ClientDataError
 
 from paygate.db.pgbatch import Write, combined, run, sql_runner
 
@@ -119,8 +120,10 @@ class GroupCommit:
         arglists = [m.args for m in members]
         try:
             rows = await adapter._connection.fetchmany(sql, arglists)
-        except asyncpg.PostgresError:
-            _settle(members[1:], lambda m: m.future.set_result(_ALONE))  # rolled back whole: each alone
+        except (asyncpg.PostgresError, _ClientDataError):
+            # Reported by the server, or an argument the client could not encode: fetchmany is atomic, so the
+            # group was rolled back whole (or never reached the server). Each member runs alone.
+            _settle(members[1:], lambda m: m.future.set_result(_ALONE))
             return _ALONE
         except BaseException as exc:
             unknown = CommitOutcomeUnknown(f"the group commit carrying this transaction failed: {type(exc).__name__}")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 from sqlalchemy import Text, bindparam, cast, insert, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -886,3 +887,47 @@ def test_a_member_whose_guard_fails_raises_row_changed_alone_and_the_rest_of_its
     assert outcomes == ["applied"] * 3 + ["changed"]
     assert names == ["optimistic"] * 3 + ["changed meanwhile"]
     assert max(sizes) > 1
+
+
+@postgres_only
+def test_a_group_whose_round_trip_breaks_leaves_every_member_failed_and_retries_none(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a group is sent, a failure that is not the server's answer (here the connection resets) means the
+    outcome is unknown: no member is re-run (it may have committed); the followers see CommitOutcomeUnknown."""
+
+    async def broken(self: Any, query: str, args: Any, **kwargs: Any) -> Any:
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchmany", broken)
+
+    async def body(db: Database) -> tuple[list[str], list[bool], dict[int, int]]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        rows = [_row() for _ in range(4)]
+        start = asyncio.Event()
+
+        async def one(row: dict[str, Any]) -> str:
+            async with db.write() as conn:
+                await start.wait()
+                await _INSERT.execute(conn, row)
+                await insert_unique(
+                    conn, idempotency_keys, _key(owner["id"], new_id("key")), on_id=lambda _id: None, taken=_Taken
+                )
+            return "committed"
+
+        tasks = [asyncio.create_task(one(r)) for r in rows]
+        await asyncio.sleep(0.2)
+        start.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return (
+            sorted(type(r).__name__ for r in results),
+            [await _exists(db, r["id"]) for r in rows],
+            dict(db._group_commit.sizes),
+        )
+
+    kinds, present, sizes = run(database_url, body)
+    assert sizes.get(4) == 1
+    assert kinds == ["CommitOutcomeUnknown"] * 3 + ["ConnectionResetError"]
+    assert present == [False] * 4  # nothing was sent, and nothing was re-sent
