@@ -419,20 +419,29 @@ def test_a_key_inserted_concurrently_goes_to_exactly_one_transaction(database_ur
     assert sorted(outcomes) == [("taken", False)] * 9 + [("won", True)]
 
 
+async def _deferred_guard(db: Database) -> Guard:
+    """A guard whose claim is deferred to its first checkpoint/finish, for a merchant row written first."""
+    owner = _row()
+    async with db.write() as conn:
+        await _INSERT.execute(conn, owner)
+    return Guard(None, None, claim=_key(owner["id"], new_id("key")))
+
+
+async def _key_row_of(db: Database, guard: Guard) -> Any:
+    async with db.read() as conn:
+        return (await conn.execute(select(idempotency_keys).where(idempotency_keys.c.id == guard.row_id))).one()
+
+
 def test_a_queued_claim_is_sent_before_a_later_update_of_its_row_in_the_same_transaction(database_url: str) -> None:
     """Guard.finish() after Guard.checkpoint() in one transaction: the update by id needs the id of the claim
     still queued; the claim goes out first and the update finds the row."""
 
     async def body(db: Database) -> tuple[str, str | None, bool]:
-        owner = _row()
-        async with db.write() as conn:
-            await _INSERT.execute(conn, owner)
-        guard = Guard(None, None, claim=_key(owner["id"], new_id("key")))
+        guard = await _deferred_guard(db)
         async with db.write() as conn:
             await guard.checkpoint(conn, {"op": "x"})
             await guard.finish(conn, 200, b'{"ok": true}')
-        async with db.read() as conn:
-            found = (await conn.execute(select(idempotency_keys).where(idempotency_keys.c.id == guard.row_id))).one()
+        found = await _key_row_of(db, guard)
         return found.state, found.response_body, guard.claimed
 
     assert run(database_url, body) == ("finished", '{"ok": true}', True)
@@ -442,10 +451,7 @@ def test_a_guard_is_finished_only_once_the_transaction_storing_its_response_comm
     """An optimistic txn 2 that rolls back after Guard.finish() must leave the key to be stored or released."""
 
     async def body(db: Database) -> tuple[bool, bool, str]:
-        owner = _row()
-        async with db.write() as conn:
-            await _INSERT.execute(conn, owner)
-        guard = Guard(None, None, claim=_key(owner["id"], new_id("key")))
+        guard = await _deferred_guard(db)
         async with db.write() as conn:
             await guard.checkpoint(conn, {"op": "x"})
         with pytest.raises(ValueError):
@@ -455,8 +461,7 @@ def test_a_guard_is_finished_only_once_the_transaction_storing_its_response_comm
         after_rollback = guard.finished
         async with db.write() as conn:
             await guard.finish(conn, 200, b'{"second": true}')
-        async with db.read() as conn:
-            found = (await conn.execute(select(idempotency_keys).where(idempotency_keys.c.id == guard.row_id))).one()
+        found = await _key_row_of(db, guard)
         return after_rollback, guard.finished, found.response_body
 
     assert run(database_url, body) == (False, True, '{"second": true}')
