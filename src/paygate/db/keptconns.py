@@ -2,8 +2,9 @@
 
 Why: opening a write transaction through SQLAlchemy's ``AsyncEngine.begin()`` — pool checkout, ``begin``,
 ``commit`` and the pool check-in with its reset, each a greenlet hop, plus a task and a shield to close the
-connection — cost ~340 µs of CPU per transaction on the development VM, against ~190 µs for the whole
-transaction of one queued statement on a connection kept open (docs/performance.md). A payment runs two write
+connection — cost ~300-340 µs of CPU per transaction on the development VM on top of its statements; a
+transaction of one queued statement costs ~210 µs in all on a connection kept open, against ~460-530 µs before
+(docs/performance.md, item 17). A payment runs two write
 transactions. :class:`KeptConnections` keeps the ``AsyncConnection`` objects themselves: a write transaction
 takes one, runs its statements (``Prepared`` statements on the asyncpg connection directly, begun lazily by
 :mod:`paygate.db.pgbatch`; anything else through SQLAlchemy on the same connection), and :func:`end` commits or
@@ -15,8 +16,9 @@ the :class:`~paygate.db.slots.Slots` while they have it, so at most ``slots`` co
 failed or the connection broke. Bound to the event loop it is first used on; :meth:`abandon` drops the
 connections of a loop that is gone (terminated without awaiting, as they cannot be awaited any more).
 
-Connections are not pre-pinged: one that broke while idle fails the transaction that takes it (as a pooled
-connection without ``pool_pre_ping`` would) and is then closed for good; the next transaction opens a new one.
+Connections are not pre-pinged: one whose socket asyncpg has seen close is replaced before use; one that broke
+without asyncpg noticing yet fails the transaction that takes it (as a pooled connection without
+``pool_pre_ping`` would) and is then closed for good; the next transaction opens a new one.
 """
 
 from __future__ import annotations
