@@ -2,7 +2,7 @@
 
 Why: opening a write transaction through SQLAlchemy's ``AsyncEngine.begin()`` — pool checkout, ``begin``,
 ``commit`` and the pool check-in with its reset, each a greenlet hop, plus a task and a shield to close the
-connection — cost ~300-340 µs of CPU per transaction on the development VM on top of its statements; a
+connection — cost ~270-350 µs of CPU per transaction on the development VM on top of its statements; a
 transaction of one queued statement costs ~210 µs in all on a connection kept open, against ~460-530 µs before
 (docs/performance.md, item 17). A payment runs two write
 transactions. :class:`KeptConnections` keeps the ``AsyncConnection`` objects themselves: a write transaction
