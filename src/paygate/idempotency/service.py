@@ -118,7 +118,9 @@ class Guard:
             await self._claim_in(conn, recovery=jsonx.dumps(data))
         elif (row_id := await self._row_id(conn)) is not None:
             await _SET_RECOVERY.execute(conn, {"_id": row_id, "_recovery": jsonx.dumps(data)})
-        self.checkpointed = True
+        # Checkpointed once that transaction commits: a key released after one that rolled back must be deleted
+        # (nothing to resume from), not kept with no checkpoint.
+        after_commit(self._checkpointed)
 
     async def finish(self, conn: AsyncConnection, status: int, body: bytes) -> None:
         """Store the response inside the caller's transaction (atomic with the state change)."""
@@ -159,6 +161,9 @@ class Guard:
 
     def _finished(self) -> None:
         self.finished = True
+
+    def _checkpointed(self) -> None:
+        self.checkpointed = True
 
 
 Handler = Callable[[Guard], Awaitable[Reply]]

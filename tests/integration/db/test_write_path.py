@@ -467,6 +467,28 @@ def test_a_guard_is_finished_only_once_the_transaction_storing_its_response_comm
     assert run(database_url, body) == (False, True, '{"second": true}')
 
 
+def test_a_guard_is_checkpointed_only_once_the_transaction_storing_its_checkpoint_commits(database_url: str) -> None:
+    """A checkpoint whose transaction rolled back stores nothing to resume from: the guard must not say so."""
+
+    async def body(db: Database) -> tuple[bool, bool, str | None]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+            row_id = await insert_returning_id(conn, idempotency_keys, _key(owner["id"], new_id("key")))
+        guard = Guard(row_id, None)  # a key claimed in a transaction of its own, no checkpoint yet
+        with pytest.raises(ValueError):
+            async with db.write() as conn:
+                await guard.checkpoint(conn, {"op": "first"})
+                raise ValueError("rolled back after checkpoint")
+        after_rollback = guard.checkpointed
+        async with db.write() as conn:
+            await guard.checkpoint(conn, {"op": "second"})
+        found = await _key_row_of(db, guard)
+        return after_rollback, guard.checkpointed, found.recovery
+
+    assert run(database_url, body) == (False, True, '{"op":"second"}')
+
+
 # ------------------------------------------------------------------------------------------- PostgreSQL only
 # What goes over the wire is asyncpg's: these run on the [postgres] backend only (when it is selected).
 postgres_only = pytest.mark.parametrize("backend", [b for b in selected_backends() if b == "postgres"], indirect=True)
