@@ -76,7 +76,9 @@ class RelayJob:
     async def _fan_out(self, gw: Gateway, ids: list[str]) -> int:
         now = clock.now()
         async with gw.db.write() as conn:
-            stmt = select(events).where(events.c.id.in_(ids), events.c.relayed_at.is_(None))
+            # The columns fan-out needs (not ``data``, the whole object: run_once read it already).
+            columns = (events.c.id, events.c.merchant_id, events.c.livemode, events.c.type)
+            stmt = select(*columns).where(events.c.id.in_(ids), events.c.relayed_at.is_(None))
             if conn.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
