@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 from asyncpg.exceptions._base import DataError as _ClientDataError
 
-from paygate.db.pgbatch import Write, combined, run, sql_runner
+from paygate.db.pgbatch import Write, combine, send_statement
 
 __all__ = ["CommitOutcomeUnknown", "GroupCommit"]
 
@@ -72,7 +72,7 @@ class GroupCommit:
     async def send(self, adapter: Any, group: list[Write]) -> None:
         """Run the one statement ``group`` makes as a transaction of its own (no ``BEGIN``), grouped with others
         of the same text when they are ready in the same turn; deliver its row to the ``RETURNING`` part."""
-        sql, args = combined(group)
+        sql, args = combine(group)
         on_row = group[-1].on_row
         rows_each = 1 if on_row is not None or any(part.guard for part in group) else 0
         loop = asyncio.get_running_loop()
@@ -90,8 +90,8 @@ class GroupCommit:
         else:
             outcome = await self._lead(adapter, sql, group, rows_each, forming, me)
         if outcome is _ALONE:
-            outcome = await run(adapter, sql, args, sql_runner(sql, args, on_row is not None), begin=False, parts=group)
-        if on_row is not None:
+            await send_statement(adapter, group, sql, args, begin=False)
+        elif on_row is not None:
             on_row(outcome)
 
     async def _lead(

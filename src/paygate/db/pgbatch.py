@@ -72,14 +72,15 @@ __all__ = [
     "RowChanged",
     "Write",
     "adapter_of",
-    "combined",
+    "combine",
     "flush",
     "flush_before_sqlalchemy",
     "queue_of",
+    "queue_on",
     "queued_writes",
     "run",
+    "send_statement",
     "send_with",
-    "sql_runner",
 ]
 
 # Writes queued per connection while a Database.write() transaction is open on it: id(adapter) -> writes.
@@ -132,6 +133,13 @@ def adapter_of(conn: AsyncConnection) -> Any:
 def queue_of(adapter: Any) -> list[Write] | None:
     """The open write queue of ``adapter`` (inside :func:`queued_writes`), else ``None``."""
     return _QUEUES.get(id(adapter))
+
+
+def queue_on(conn: AsyncConnection) -> tuple[Any, list[Write] | None]:
+    """``conn``'s asyncpg adapter (``None`` off PostgreSQL) and its open write queue (``None`` outside
+    :func:`queued_writes`)."""
+    adapter = adapter_of(conn)
+    return adapter, None if adapter is None else _QUEUES.get(id(adapter))
 
 
 def multi_row(sql: str, table: str, width: int, rows: list[list[Any]], *, serial: bool = False) -> Write | None:
@@ -190,7 +198,7 @@ async def send_with(adapter: Any, sql: str, args: list[Any], touches: frozenset[
         returning = any(w.on_row is not None or w.guard for w in batch)
         if not returning and _one_batch(batch) and not touches & {w.table for w in batch} and combinable(sql):
             parts = [*batch, Write(sql, args, "", False)]
-            sql, args = _combine(parts)
+            sql, args = combine(parts)
             return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args), parts=parts)
         await _send(adapter, batch)
     return await run(adapter, sql, args, lambda db: db.fetchrow(sql, *args))
@@ -228,8 +236,7 @@ async def queued_writes(conn: AsyncConnection, grouper: Grouper | None = None) -
 async def flush(conn: AsyncConnection) -> None:
     """Send the writes queued on ``conn`` now (the callbacks of queued ``RETURNING`` writes have run on
     return). Nothing to do outside a PostgreSQL write transaction."""
-    adapter = adapter_of(conn)
-    queue = None if adapter is None else _QUEUES.get(id(adapter))
+    adapter, queue = queue_on(conn)
     if queue:
         batch = list(queue)
         queue.clear()
@@ -264,22 +271,18 @@ async def _send(adapter: Any, batch: list[Write], *, alone: bool = False, groupe
         return
     for group in groups:
         group = _returning_last(group)
-        sql, args = _combine(group)
-        on_row = group[-1].on_row
-        if on_row is None:
-            await run(adapter, sql, args, _executor(sql, args), begin=begin, parts=group)
-        else:
-            on_row(await run(adapter, sql, args, _fetcher(sql, args), begin=begin, parts=group))
+        sql, args = combine(group)
+        await send_statement(adapter, group, sql, args, begin=begin)
 
 
-def combined(group: list[Write]) -> tuple[str, list[Any]]:
-    """The one statement (text, arguments) a group of :func:`_groups` is sent as."""
-    return _combine(group)
-
-
-def sql_runner(sql: str, args: list[Any], returns_row: bool) -> Callable[[Any], Awaitable[Any]]:
-    """What :func:`run` calls to send ``sql``: ``fetchrow`` when the caller wants its row, else ``execute``."""
-    return _fetcher(sql, args) if returns_row else _executor(sql, args)
+async def send_statement(adapter: Any, group: list[Write], sql: str, args: list[Any], *, begin: bool) -> None:
+    """Send ``group`` as its one statement ``sql`` (:func:`combine`); its ``RETURNING`` part, if any, gets the
+    row. ``begin``: as for :func:`run`."""
+    on_row = group[-1].on_row
+    if on_row is None:
+        await run(adapter, sql, args, _executor(sql, args), begin=begin, parts=group)
+    else:
+        on_row(await run(adapter, sql, args, _fetcher(sql, args), begin=begin, parts=group))
 
 
 def _executor(sql: str, args: list[Any]) -> Callable[[Any], Awaitable[Any]]:
@@ -333,7 +336,7 @@ def _one_batch(batch: list[Write]) -> bool:
     return all(w.combinable for w in batch) and len(_groups(batch)) == 1
 
 
-def _combine(parts: list[Write]) -> tuple[str, list[Any]]:
+def combine(parts: list[Write]) -> tuple[str, list[Any]]:
     """One statement: every part but the last as ``wN AS (…)``, the last as the main statement; with guarded
     parts, every part as ``wN`` and the guards' check as the main statement (module docstring)."""
     guards = [i for i, part in enumerate(parts) if part.guard]

@@ -150,8 +150,7 @@ class Prepared:
         latest at the commit, or earlier with :func:`paygate.db.pgbatch.flush` — and a unique violation on its
         table raises ``taken()`` there instead of ``IntegrityError``. Returns ``False`` (nothing queued)
         anywhere else: the caller runs the statement itself."""
-        adapter = pgbatch.adapter_of(conn)
-        queue = None if adapter is None else pgbatch.queue_of(adapter)
+        _adapter, queue = pgbatch.queue_on(conn)
         if queue is None:
             return False
         c = self._compiled(_POSTGRES, frozenset(params))
@@ -168,8 +167,7 @@ class Prepared:
         one row, the statement it is sent in fails and :class:`paygate.db.pgbatch.RowChanged` is raised
         (nothing of the transaction is written). ``RuntimeError`` anywhere else: an optimistic transaction
         exists on PostgreSQL only."""
-        adapter = pgbatch.adapter_of(conn)
-        queue = None if adapter is None else pgbatch.queue_of(adapter)
+        _adapter, queue = pgbatch.queue_on(conn)
         if queue is None:
             raise RuntimeError("guarded writes need a PostgreSQL Database.write() transaction")
         c = self._compiled(_POSTGRES, frozenset(params))

@@ -382,25 +382,26 @@ class PaymentService:
         locked read, the writes and COMMIT. If either row changed meanwhile (a status sync, a processor's
         webhook, a merchant's update), nothing of it is written and the locked path below decides on the
         current rows, as it always did."""
+
+        async def record(
+            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None = None
+        ) -> Reply:
+            applied = await flows.apply_authorization(
+                conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action, version=version
+            )
+            await self._save_for_future(conn, ctx, applied.intent)
+            return await self._finish(conn, guard, applied, expand)
+
         if version is not None:
             try:
                 async with self.db.write(urgent=True) as conn:
-                    applied = await flows.apply_authorization(
-                        conn, ctx, intent, attempt, result,
-                        error_on_requires_action=error_on_requires_action, version=version,
-                    )  # fmt: skip
-                    await self._save_for_future(conn, ctx, applied.intent)
-                    return await self._finish(conn, guard, applied, expand)
+                    return await record(conn, intent, attempt, version)
             except RowChanged:
                 pass
         async with self.db.write(urgent=True) as conn:  # records what the processor decided: served first
             intent, found = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
             assert found is not None
-            applied = await flows.apply_authorization(
-                conn, ctx, intent, found, result, error_on_requires_action=error_on_requires_action
-            )
-            await self._save_for_future(conn, ctx, applied.intent)
-            return await self._finish(conn, guard, applied, expand)
+            return await record(conn, intent, found)
 
     # ------------------------------------------------------------------ create / update
     async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paygate.db.pgbatch import Write, _combine, _groups, _returning_last, combinable, multi_row
+from paygate.db.pgbatch import Write, _groups, _returning_last, combinable, combine, multi_row
 
 
 def _w(table: str, *, updates: bool = False, serial: bool = False, sql: str | None = None) -> Write:
@@ -42,7 +42,7 @@ def test_a_statement_with_quotes_or_its_own_with_goes_alone() -> None:
 
 
 def test_parts_become_ctes_before_the_last_with_placeholders_renumbered() -> None:
-    sql, args = _combine([_w("a"), Write("UPDATE b SET x=$2 WHERE id=$1 OR id=$1", ["i", "x"], "b", True)])
+    sql, args = combine([_w("a"), Write("UPDATE b SET x=$2 WHERE id=$1 OR id=$1", ["i", "x"], "b", True)])
     assert sql == "WITH w0 AS (INSERT INTO a (a, b) VALUES ($1, $2)) UPDATE b SET x=$4 WHERE id=$3 OR id=$3"
     assert args == [1, 2, "i", "x"]
 
@@ -59,7 +59,7 @@ def test_rows_of_one_insert_become_one_multi_row_insert_in_order() -> None:
 def test_a_repeated_shape_gets_the_same_text_with_its_own_arguments() -> None:
     shape = [_w("a"), _w("b", updates=True)]
     again = [Write(w.sql, [7, 8], w.table, w.updates) for w in shape]
-    first, second = _combine(shape), _combine(again)
+    first, second = combine(shape), combine(again)
     assert first[0] == second[0]
     assert (first[1], second[1]) == ([1, 2, 1, 2], [7, 8, 7, 8])
 
@@ -72,7 +72,7 @@ def _returning(table: str) -> Write:
 def test_a_returning_write_becomes_the_main_statement_of_its_group() -> None:
     group = _returning_last([_w("a"), _returning("keys"), _w("b")])
     assert [w.table for w in group] == ["a", "b", "keys"]
-    sql, args = _combine(group)
+    sql, args = combine(group)
     assert sql.startswith("WITH w0 AS (INSERT INTO a") and sql.endswith(
         "INSERT INTO keys (a, b) VALUES ($5, $6) RETURNING id"
     )
