@@ -75,6 +75,8 @@ def json(obj: dict[str, Any], status: int = 200) -> Response:
 
 def reply(r: Reply) -> Response:
     resp = Response(r.body, status_code=r.status, media_type="application/json")
+    for name, value in r.headers:
+        resp.headers[name] = value
     if r.replayed:
         resp.headers["Idempotent-Replayed"] = "true"
     return resp

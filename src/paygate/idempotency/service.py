@@ -8,7 +8,11 @@ Contract of :func:`run_idempotent`:
   key for at least 24 hours.
 * Same key, different method/path/parameters → 400 ``idempotency_error``. Same key while the first request still
   runs → 409 ``idempotency_key_in_use``. Requests that fail validation never reach this function, so they are not
-  stored. ``LockTimeout``/``RateLimited`` errors are not stored either (nothing was executed).
+  stored. ``LockTimeout``/``RateLimited`` errors are not stored either (nothing was executed), nor is
+  ``ProcessorTemporarilyUnavailable`` (the processor provably did nothing, and the answer asks for a retry —
+  which the Stripe SDKs send with the same key): the key is released, keeping its checkpoint if the execution
+  left one to resume from, or the handler frees it for a fresh execution with :meth:`Guard.forget`, in the
+  transaction that undoes what it began. Not-stored errors keep their headers (``Retry-After`` …).
 * Crash safety: a handler that commits before it finishes (because it calls a processor between two
   transactions) must first :meth:`Guard.checkpoint` in the same transaction that records its intent. If the
   process dies or an unexpected exception escapes after that, the key is released *with* its checkpoint, and
@@ -45,7 +49,14 @@ from paygate.db.prepared import Prepared
 from paygate.db.tables import idempotency_keys as ik
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
-from paygate.kit.errors import ApiError, IdempotencyInUse, IdempotencyMismatch, LockTimeout, RateLimited
+from paygate.kit.errors import (
+    ApiError,
+    IdempotencyInUse,
+    IdempotencyMismatch,
+    LockTimeout,
+    ProcessorTemporarilyUnavailable,
+    RateLimited,
+)
 from paygate.merchants.context import AuthContext
 
 __all__ = [
@@ -62,7 +73,7 @@ __all__ = [
 
 LOCK_SECONDS = 120  # longer than the slowest processor call (connector timeouts are well below this)
 RETENTION_SECONDS = 24 * 3600
-_NOT_STORED = (LockTimeout, RateLimited, IdempotencyInUse)
+_NOT_STORED = (LockTimeout, RateLimited, IdempotencyInUse, ProcessorTemporarilyUnavailable)
 
 # Compiled once, sent straight to the driver (paygate.db.prepared).
 _SET_RECOVERY = Prepared(update(ik).where(ik.c.id == bindparam("_id")).values(recovery=bindparam("_recovery")))
@@ -80,9 +91,12 @@ _GET_KEY_LOCKED = Prepared(_key_row.with_for_update())
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """A response: status and JSON body (what is stored under a key), plus headers sent only with this one."""
+
     status: int
     body: bytes
     replayed: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class KeyTaken(Exception):
@@ -99,6 +113,7 @@ class Guard:
         self.row_id = row_id
         self.recovery = recovery
         self.finished = False
+        self.forgotten = False
         self.checkpointed = recovery is not None
         self.claim_values = claim  # the key row of a deferred claim (kept: an error may claim it later)
         self._claim = claim  # not written yet
@@ -108,9 +123,19 @@ class Guard:
         self.version: str | None = None
 
     @property
+    def settled(self) -> bool:
+        """The key needs nothing more from this execution: its response is stored, or the key was forgotten."""
+        return self.finished or self.forgotten
+
+    @property
     def claimed(self) -> bool:
         """The key row exists and belongs to this execution (committed)."""
         return self.row_id is not None and not self.claim_pending
+
+    def learns_version(self, conn: AsyncConnection) -> bool:
+        """Whether this transaction's :meth:`checkpoint` / :meth:`finish` will claim the key and so set
+        :attr:`version` to the row version of every row this transaction writes (PostgreSQL only)."""
+        return self._claim is not None and conn.dialect.name == "postgresql"
 
     async def checkpoint(self, conn: AsyncConnection, data: dict[str, Any]) -> None:
         """Record what this execution is about to do externally, inside the caller's transaction."""
@@ -131,6 +156,17 @@ class Guard:
         # Finished once that transaction commits: one that rolls back (an optimistic txn 2 that found its rows
         # changed, a failed commit) leaves the key to be stored or released as if finish() had not been called.
         after_commit(self._finished)
+
+    async def forget(self, conn: AsyncConnection) -> None:
+        """Delete the key inside the caller's transaction, checkpoint and all: for an execution that undoes in
+        that transaction everything it committed before (the processor provably did nothing), so that a retry
+        with the same key executes afresh instead of resuming. Settled once that transaction commits."""
+        if (row_id := await self._row_id(conn)) is not None:
+            await conn.execute(delete(ik).where(ik.c.id == row_id))
+        after_commit(self._forgotten)
+
+    def _forgotten(self) -> None:
+        self.forgotten = True
 
     async def _claim_in(self, conn: AsyncConnection, **values: Any) -> None:
         """Insert the key row inside the handler's transaction. On PostgreSQL the insert is queued with the
@@ -171,7 +207,7 @@ Handler = Callable[[Guard], Awaitable[Reply]]
 
 def error_reply(exc: ApiError) -> Reply:
     """The stored/sent form of an API error: its status and Stripe error envelope."""
-    return Reply(exc.status, orjson.dumps(exc.to_body()))
+    return Reply(exc.status, orjson.dumps(exc.to_body()), headers=tuple(exc.headers.items()))
 
 
 def _key_values(ctx: AuthContext, key: str, method: str, path: str, params_hash: str, now: int) -> dict[str, Any]:
@@ -233,19 +269,19 @@ async def _run_claimed(
     try:
         reply = await handler(guard)
     except _NOT_STORED as exc:
-        if not guard.finished:
+        if not guard.settled:
             await _release(db, guard)
         return error_reply(exc)
     except ApiError as exc:
         reply = error_reply(exc)
-        if not guard.finished:
+        if not guard.settled:
             await _store(db, guard, reply)
         return reply
     except BaseException:
-        if not guard.finished:
+        if not guard.settled:
             await _release(db, guard)
         raise
-    if not guard.finished:
+    if not guard.settled:
         await _store(db, guard, reply)
     return reply
 
@@ -260,22 +296,22 @@ async def _run_deferred(db: Database, guard: Guard, handler: Handler) -> Reply |
     except _NOT_STORED as exc:
         if not guard.claimed:  # maybe busy because of a request holding this key: ask the key first (409 …)
             return None
-        if not guard.finished:
+        if not guard.settled:
             await _release(db, guard)
         return error_reply(exc)
     except ApiError as exc:
         reply = error_reply(exc)
         if guard.claimed:
-            if not guard.finished:
+            if not guard.settled:
                 await _store(db, guard, reply)
             return reply
         return reply if await _claim_finished(db, guard, reply) else None
     except BaseException:
-        if guard.claimed and not guard.finished:
+        if guard.claimed and not guard.settled:
             await _release(db, guard)
         raise
     if guard.claimed:
-        if not guard.finished:
+        if not guard.settled:
             await _store(db, guard, reply)
         return reply
     if guard.claim_pending:  # committed or not, unknown: the lease settles it (never reached by our handlers)

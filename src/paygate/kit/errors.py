@@ -13,6 +13,9 @@ Hierarchy (HTTP status, Stripe ``type``)::
     ├── LockTimeout             429 invalid_request_error   code=lock_timeout: object busy with another request
     ├── RateLimited             429 invalid_request_error   code=rate_limit
     └── ApiFailure              500 api_error
+        └── ProcessorTemporarilyUnavailable  503  code=processor_unavailable: nothing moved, retry
+
+``headers`` go out with the response (``Stripe-Should-Retry``, ``Retry-After``), stored replies aside.
 
 ``to_body()`` produces ``{"error": {...}}``; messages must never contain card data (the exception filter
 redacts them anyway).
@@ -32,6 +35,7 @@ __all__ = [
     "InvalidRequest",
     "LockTimeout",
     "PermissionDenied",
+    "ProcessorTemporarilyUnavailable",
     "RateLimited",
     "ResourceMissing",
 ]
@@ -146,3 +150,17 @@ class RateLimited(ApiError):
 class ApiFailure(ApiError):
     status = 500
     type = "api_error"
+
+
+class ProcessorTemporarilyUnavailable(ApiFailure):
+    """The processor could not be reached and provably did nothing; the same request may be retried — with the
+    same idempotency key too: this answer is never stored under the key (paygate.idempotency.service)."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The payment processor is temporarily unavailable. No money moved; please retry the request.",
+            code="processor_unavailable",
+            headers={"Stripe-Should-Retry": "true", "Retry-After": "1"},
+        )

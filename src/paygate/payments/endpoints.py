@@ -71,7 +71,9 @@ async def capture_payment_intent(request: Request, intent_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     p, raw = await body_params(request, CaptureParams)
-    return await run(request, ctx, raw, lambda guard: gw.payments.capture(ctx, intent_id, p, guard))
+    return await run(
+        request, ctx, raw, lambda guard: gw.payments.capture(ctx, intent_id, p, guard), claim_with_first_write=True
+    )
 
 
 @router.post("/{intent_id}/cancel", openapi_extra=documented(CancelParams), summary="Cancel a PaymentIntent")
@@ -79,4 +81,6 @@ async def cancel_payment_intent(request: Request, intent_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     p, raw = await body_params(request, CancelParams)
-    return await run(request, ctx, raw, lambda guard: gw.payments.cancel(ctx, intent_id, p, guard))
+    return await run(
+        request, ctx, raw, lambda guard: gw.payments.cancel(ctx, intent_id, p, guard), claim_with_first_write=True
+    )

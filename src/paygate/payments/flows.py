@@ -20,7 +20,7 @@ from paygate.db.pgbatch import RowChanged
 from paygate.events import service as events
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
-from paygate.kit.errors import ApiError, ApiFailure, CardDeclined, InvalidRequest
+from paygate.kit.errors import ApiError, CardDeclined, InvalidRequest, ProcessorTemporarilyUnavailable
 from paygate.ledger import service as ledger
 from paygate.merchants.context import AuthContext
 from paygate.payments import repository as repo
@@ -30,7 +30,6 @@ from paygate.payments.schemas import charge_object, intent_object
 __all__ = [
     "SYNC_DELAY_SECONDS",
     "Applied",
-    "ProcessorTemporarilyUnavailable",
     "apply_authorization",
     "apply_capture",
     "apply_void",
@@ -39,19 +38,6 @@ __all__ = [
 ]
 
 SYNC_DELAY_SECONDS = 2  # first status-sync of an unknown outcome; the worker backs off from there
-
-
-class ProcessorTemporarilyUnavailable(ApiFailure):
-    """The processor could not be reached and provably did nothing; the same request may be retried."""
-
-    status = 503
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The payment processor is temporarily unavailable. No money moved; please retry the request.",
-            code="processor_unavailable",
-            headers={"Stripe-Should-Retry": "true", "Retry-After": "1"},
-        )
 
 
 @dataclass
@@ -210,29 +196,32 @@ async def apply_capture(
     attempt: dict[str, Any],
     amount: int,
     result: PaymentResult | ConnectorError,
+    *,
+    version: str | None = None,
 ) -> Applied:
-    """Apply the processor's answer to a capture of ``amount``."""
+    """Apply the processor's answer to a capture of ``amount``. ``version``: as for :func:`apply_authorization`
+    (both rows are then written in every case, so that both are checked)."""
     now = clock.now()
     if intent["pending_op"] != "capture" or attempt["status"] != "authorized":
+        if version is not None:
+            raise RowChanged("the capture given as pending is not")  # decide only on rows read locked
         return current_state(intent, attempt)
     if isinstance(result, ProcessorUnavailable):
-        intent = await repo.update_intent(
-            conn, intent, {"pending_op": None, "status": Status.REQUIRES_CAPTURE, "updated": now}
-        )
+        intent, attempt = await _write(conn, intent, attempt, _released(now), {}, version)
         return Applied(intent, attempt, ProcessorTemporarilyUnavailable())
     if isinstance(result, ConnectorError) or result.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
         # Unknown: the capture may have happened. Block other operations until sync knows.
-        attempt = await repo.update_attempt(conn, attempt, {"next_sync_at": now + SYNC_DELAY_SECONDS, "updated": now})
-        intent = await repo.update_intent(conn, intent, {"status": Status.PROCESSING, "updated": now})
+        intent, attempt = await _write(
+            conn, intent, attempt, {"status": Status.PROCESSING, "updated": now},
+            {"next_sync_at": now + SYNC_DELAY_SECONDS, "updated": now}, version,
+        )  # fmt: skip
         return Applied(intent, attempt)
     if result.status is PaymentStatus.CAPTURED:
         captured = result.amount_captured or amount
-        attempt = await repo.update_attempt(
-            conn, attempt, {"status": "captured", "amount_captured": captured, "next_sync_at": None, "updated": now}
-        )
-        intent = await repo.update_intent(
+        intent, attempt = await _write(
             conn,
             intent,
+            attempt,
             {
                 "status": Status.SUCCEEDED,
                 "amount_received": captured,
@@ -240,6 +229,8 @@ async def apply_capture(
                 "pending_op": None,
                 "updated": now,
             },
+            {"status": "captured", "amount_captured": captured, "next_sync_at": None, "updated": now},
+            version,
         )
         await ledger.post_capture(
             conn,
@@ -253,9 +244,7 @@ async def apply_capture(
         await _emit(conn, ctx, intent, attempt, [("charge.captured", "charge"), ("payment_intent.succeeded", "intent")])
         return Applied(intent, attempt)
     # FAILED / VOIDED: the processor refused the capture; the authorization stands as it was.
-    intent = await repo.update_intent(
-        conn, intent, {"pending_op": None, "status": Status.REQUIRES_CAPTURE, "updated": now}
-    )
+    intent, attempt = await _write(conn, intent, attempt, _released(now), {}, version)
     return Applied(
         intent,
         attempt,
@@ -273,25 +262,30 @@ async def apply_void(
     attempt: dict[str, Any],
     reason: str | None,
     result: PaymentResult | ConnectorError,
+    *,
+    version: str | None = None,
 ) -> Applied:
-    """Apply the processor's answer to voiding an authorization (cancel from requires_capture)."""
+    """Apply the processor's answer to voiding an authorization (cancel from requires_capture). ``version``: as
+    for :func:`apply_capture`."""
     now = clock.now()
     if intent["pending_op"] != "void":
+        if version is not None:
+            raise RowChanged("the void given as pending is not")  # decide only on rows read locked
         return current_state(intent, attempt)
     if isinstance(result, ProcessorUnavailable):
-        intent = await repo.update_intent(
-            conn, intent, {"pending_op": None, "status": Status.REQUIRES_CAPTURE, "updated": now}
-        )
+        intent, attempt = await _write(conn, intent, attempt, _released(now), {}, version)
         return Applied(intent, attempt, ProcessorTemporarilyUnavailable())
     if isinstance(result, ConnectorError) or result.status is PaymentStatus.PENDING:
-        attempt = await repo.update_attempt(conn, attempt, {"next_sync_at": now + SYNC_DELAY_SECONDS, "updated": now})
-        intent = await repo.update_intent(conn, intent, {"status": Status.PROCESSING, "updated": now})
+        intent, attempt = await _write(
+            conn, intent, attempt, {"status": Status.PROCESSING, "updated": now},
+            {"next_sync_at": now + SYNC_DELAY_SECONDS, "updated": now}, version,
+        )  # fmt: skip
         return Applied(intent, attempt)
     if result.status is PaymentStatus.VOIDED:
-        attempt = await repo.update_attempt(conn, attempt, {"status": "voided", "next_sync_at": None, "updated": now})
-        intent = await repo.update_intent(
+        intent, attempt = await _write(
             conn,
             intent,
+            attempt,
             {
                 "status": Status.CANCELED,
                 "canceled_at": now,
@@ -300,12 +294,12 @@ async def apply_void(
                 "pending_op": None,
                 "updated": now,
             },
+            {"status": "voided", "next_sync_at": None, "updated": now},
+            version,
         )
         await _emit(conn, ctx, intent, attempt, [("payment_intent.canceled", "intent")])
         return Applied(intent, attempt)
-    intent = await repo.update_intent(
-        conn, intent, {"pending_op": None, "status": Status.REQUIRES_CAPTURE, "updated": now}
-    )
+    intent, attempt = await _write(conn, intent, attempt, _released(now), {}, version)
     return Applied(
         intent,
         attempt,
@@ -313,6 +307,28 @@ async def apply_void(
             result.message or "The processor refused to void this payment.", code=result.error_code or "void_failed"
         ),
     )
+
+
+def _released(now: int) -> dict[str, Any]:
+    """The intent's values when a capture or void did not happen: the authorization stands, unlocked."""
+    return {"pending_op": None, "status": Status.REQUIRES_CAPTURE, "updated": now}
+
+
+async def _write(
+    conn: AsyncConnection,
+    intent: dict[str, Any],
+    attempt: dict[str, Any],
+    i_vals: dict[str, Any],
+    a_vals: dict[str, Any],
+    version: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write the intent, then the attempt (the order every locked path locks them in). With ``version`` both
+    are guarded writes and both are written — the attempt at least its ``updated`` — so that the answer is
+    applied only if neither row changed; without, an empty ``a_vals`` leaves the attempt alone."""
+    intent = await repo.update_intent(conn, intent, i_vals, version=version)
+    if a_vals or version is not None:
+        attempt = await repo.update_attempt(conn, attempt, a_vals or {"updated": i_vals["updated"]}, version=version)
+    return intent, attempt
 
 
 def current_state(intent: dict[str, Any], attempt: dict[str, Any]) -> Applied:

@@ -28,6 +28,7 @@ __all__ = [
     "get_attempt",
     "get_intent",
     "get_intent_and_attempt",
+    "get_intent_and_latest_attempt",
     "insert_attempt",
     "insert_intent",
     "new_intent_row",
@@ -126,6 +127,30 @@ _GET_BOTH_LOCKED = Prepared(
     .with_for_update()
 )
 
+# The intent with its latest attempt (PostgreSQL), for operations on the current charge (capture, cancel).
+_GET_WITH_LATEST_LOCKED = Prepared(
+    select(
+        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
+        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
+    )
+    .select_from(pi)
+    .join(pa, pa.c.id == pi.c.latest_charge)
+    .where(
+        pi.c.id == bindparam("_id"),
+        pi.c.merchant_id == bindparam("_merchant"),
+        pi.c.livemode == bindparam("_livemode"),
+    )
+    .with_for_update()
+)
+
+
+def _split(both: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A joined row of an intent and an attempt, as the two rows."""
+    return (
+        {name: both[label] for label, name in _INTENT_LABELS},
+        {name: both[label] for label, name in _ATTEMPT_LABELS},
+    )
+
 
 def _for_update(conn: AsyncConnection, lock: bool) -> bool:
     """Row locks exist on PostgreSQL only; a SQLite write transaction already holds the database write lock."""
@@ -161,10 +186,7 @@ async def get_intent_and_attempt(
     if pg:
         both = await _GET_BOTH_LOCKED.fetch_one(conn, {**intent_params, "_attempt": attempt_id})
         if both is not None:
-            return (
-                {name: both[label] for label, name in _INTENT_LABELS},
-                {name: both[label] for label, name in _ATTEMPT_LABELS},
-            )
+            return _split(both)
     intent, attempt = await fetch_two(
         conn,
         (_GET_INTENT_LOCKED if pg else _GET_INTENT, intent_params),
@@ -172,6 +194,22 @@ async def get_intent_and_attempt(
     )
     if intent is None:
         raise ResourceMissing("payment_intent", intent_id, param="intent")
+    return intent, attempt
+
+
+async def get_intent_and_latest_attempt(
+    conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, lock: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The intent (or ``ResourceMissing``) and its latest attempt (``latest_charge``; ``None`` without one), with
+    the locks of :func:`get_intent` then :func:`get_attempt`. Locked on PostgreSQL, one statement when the
+    intent has an attempt."""
+    if _for_update(conn, lock):
+        params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+        both = await _GET_WITH_LATEST_LOCKED.fetch_one(conn, params)
+        if both is not None:
+            return _split(both)
+    intent = await get_intent(conn, ctx, intent_id, lock=lock)
+    attempt = await get_attempt(conn, intent["latest_charge"], lock=lock) if intent["latest_charge"] else None
     return intent, attempt
 
 

@@ -8,10 +8,15 @@ txn 1 records the attempt, sets ``pending_op`` and writes an idempotency checkpo
 the attempt id as its idempotency key (rule 4); txn 2 applies the answer (:mod:`paygate.payments.flows`). A
 crash between the two leaves a checkpoint from which a retry with the same idempotency key resumes, and an
 attempt the status-sync job resolves; neither can move money twice.
+
+Txn 1 of create-with-confirm, confirm, capture and cancel claims the idempotency key itself; on PostgreSQL it
+then learns the row version its writes carry (``Guard.version``) and txn 2 is first tried optimistically on
+the rows as txn 1 wrote them (:meth:`PaymentService._record`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -36,7 +41,7 @@ from paygate.events import service as events
 from paygate.idempotency.service import Guard, Reply, error_reply
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
-from paygate.kit.errors import InvalidRequest, LockTimeout, ResourceMissing
+from paygate.kit.errors import InvalidRequest, LockTimeout, ProcessorTemporarilyUnavailable, ResourceMissing
 from paygate.kit.ids import new_id
 from paygate.kit.money import validate_charge_amount
 from paygate.kit.params import merge_metadata
@@ -185,6 +190,17 @@ class PaymentService:
         reply = error_reply(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
         await guard.finish(conn, reply.status, reply.body)
         return reply
+
+    async def _finish_or_forget(
+        self, conn: AsyncConnection, guard: Guard, applied: flows.Applied, expand: list[str]
+    ) -> Reply:
+        """:meth:`_finish`, except when the processor provably did nothing: ``applied`` then released the
+        intent's ``pending_op``, and the key is forgotten with it, so a retry with it executes afresh; the 503
+        asking for that retry is not stored."""
+        if isinstance(applied.error, ProcessorTemporarilyUnavailable):
+            await guard.forget(conn)
+            return error_reply(applied.error)
+        return await self._finish(conn, guard, applied, expand)
 
     async def _card_facts(self, ctx: AuthContext, payment_method: str | None) -> tuple[str | None, str | None]:
         """(card brand, card country) for routing rules, when paygate knows them."""
@@ -376,15 +392,10 @@ class PaymentService:
         *,
         error_on_requires_action: bool = False,
     ) -> Reply:
-        """txn 2: record the processor's answer. With the rows' ``version`` (PostgreSQL) it is first tried
-        optimistically on the rows as txn 1 left them — one statement whose updates of the intent and the
-        attempt only apply to that version (:mod:`paygate.db.pgbatch`, guarded writes) — instead of BEGIN, a
-        locked read, the writes and COMMIT. If either row changed meanwhile (a status sync, a processor's
-        webhook, a merchant's update), nothing of it is written and the locked path below decides on the
-        current rows, as it always did."""
+        """txn 2: record the processor's answer (optimistically first with the rows' ``version``: :meth:`_record`)."""
 
         async def record(
-            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None = None
+            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None
         ) -> Reply:
             applied = await flows.apply_authorization(
                 conn, ctx, intent, attempt, result, error_on_requires_action=error_on_requires_action, version=version
@@ -392,6 +403,23 @@ class PaymentService:
             await self._save_for_future(conn, ctx, applied.intent)
             return await self._finish(conn, guard, applied, expand)
 
+        return await self._record(ctx, intent, attempt, version, record)
+
+    async def _record(
+        self,
+        ctx: AuthContext,
+        intent: dict[str, Any],
+        attempt: dict[str, Any],
+        version: str | None,
+        record: Callable[[AsyncConnection, dict[str, Any], dict[str, Any], str | None], Awaitable[Reply]],
+    ) -> Reply:
+        """Run ``record`` — a txn 2 applying a processor's answer — optimistically, then locked if need be.
+
+        With the rows' ``version`` (PostgreSQL: txn 1 wrote both ``intent`` and ``attempt`` and claimed the key)
+        it first runs on the rows as txn 1 left them, its writes guarded by that version
+        (:mod:`paygate.db.pgbatch`): one statement instead of BEGIN, a locked read, the writes and COMMIT. If
+        either row changed meanwhile (a status sync, a processor's webhook, a merchant's update), nothing of it
+        is written (``RowChanged``) and it runs again on the current rows, read locked, as it always could."""
         if version is not None:
             try:
                 async with self.db.write(urgent=True) as conn:
@@ -401,7 +429,7 @@ class PaymentService:
         async with self.db.write(urgent=True) as conn:  # records what the processor decided: served first
             intent, found = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
             assert found is not None
-            return await record(conn, intent, found)
+            return await record(conn, intent, found, None)
 
     # ------------------------------------------------------------------ create / update
     async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:
@@ -559,7 +587,7 @@ class PaymentService:
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
         async with self.db.write() as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            intent, attempt = await repo.get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True)
             if intent["pending_op"]:
                 raise LockTimeout(intent_id)
             check_action(intent["status"], Action.CAPTURE, intent_id=intent_id)
@@ -578,22 +606,25 @@ class PaymentService:
                 if getattr(p, field) is not None:
                     values[field] = getattr(p, field)
             intent = await repo.update_intent(conn, intent, values)
-            attempt = await repo.get_attempt(conn, intent["latest_charge"])
             assert attempt is not None
+            attempt = await _touched(conn, guard, attempt)
             await guard.checkpoint(
                 conn, {"op": "capture", "intent": intent_id, "attempt": attempt["id"], "amount": amount}
             )
-        return await self._run_capture(ctx, intent_id, attempt, amount, guard, p.expand)
+        return await self._run_capture(ctx, intent, attempt, guard.version, amount, guard, p.expand)
 
     async def _run_capture(
         self,
         ctx: AuthContext,
-        intent_id: str,
+        intent: dict[str, Any],
         attempt: dict[str, Any],
+        version: str | None,
         amount: int,
         guard: Guard,
         expand: list[str],
     ) -> Reply:
+        """Ask the processor to capture, then record its answer (txn 2, :meth:`_record`). ``intent`` and
+        ``attempt``: the rows as txn 1 wrote them, of row ``version`` (or ``None``: read locked in txn 2)."""
         route = await self.router.for_attempt(attempt)
         req = CaptureRequest(
             idempotency_key=f"{attempt['id']}-capture",
@@ -607,21 +638,21 @@ class PaymentService:
             result = await self.router.invoke(route, lambda: route.connector.capture(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
-        async with self.db.write(urgent=True) as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
-            att = await repo.get_attempt(conn, attempt["id"], lock=True)
-            assert att is not None
-            applied = await flows.apply_capture(conn, ctx, intent, att, amount, result)
-            if isinstance(applied.error, flows.ProcessorTemporarilyUnavailable):
-                raise applied.error  # committed the release of pending_op; the reply is not stored (retryable)
-            return await self._finish(conn, guard, applied, expand)
+
+        async def record(
+            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None
+        ) -> Reply:
+            applied = await flows.apply_capture(conn, ctx, intent, attempt, amount, result, version=version)
+            return await self._finish_or_forget(conn, guard, applied, expand)
+
+        return await self._record(ctx, intent, attempt, version, record)
 
     async def cancel(self, ctx: AuthContext, intent_id: str, p: CancelParams, guard: Guard) -> Reply:
         _check_expand(p.expand)
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
         async with self.db.write() as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+            intent, attempt = await repo.get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True)
             if intent["pending_op"]:
                 raise LockTimeout(intent_id)
             check_action(intent["status"], Action.CANCEL, intent_id=intent_id)
@@ -644,22 +675,24 @@ class PaymentService:
                 await guard.finish(conn, reply.status, reply.body)
                 return reply
             intent = await repo.update_intent(conn, intent, {"pending_op": "void", "updated": now})
-            attempt = await repo.get_attempt(conn, intent["latest_charge"])
             assert attempt is not None
+            attempt = await _touched(conn, guard, attempt)
             await guard.checkpoint(
                 conn, {"op": "void", "intent": intent_id, "attempt": attempt["id"], "reason": p.cancellation_reason}
             )
-        return await self._run_void(ctx, intent_id, attempt, p.cancellation_reason, guard, p.expand)
+        return await self._run_void(ctx, intent, attempt, guard.version, p.cancellation_reason, guard, p.expand)
 
     async def _run_void(
         self,
         ctx: AuthContext,
-        intent_id: str,
+        intent: dict[str, Any],
         attempt: dict[str, Any],
+        version: str | None,
         reason: str | None,
         guard: Guard,
         expand: list[str],
     ) -> Reply:
+        """As :meth:`_run_capture`, voiding the authorization."""
         route = await self.router.for_attempt(attempt)
         req = VoidRequest(
             idempotency_key=f"{attempt['id']}-void",
@@ -673,14 +706,14 @@ class PaymentService:
             result = await self.router.invoke(route, lambda: route.connector.void(req, route.http))  # type: ignore[arg-type]
         except ConnectorError as exc:
             result = exc
-        async with self.db.write(urgent=True) as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
-            att = await repo.get_attempt(conn, attempt["id"], lock=True)
-            assert att is not None
-            applied = await flows.apply_void(conn, ctx, intent, att, reason, result)
-            if isinstance(applied.error, flows.ProcessorTemporarilyUnavailable):
-                raise applied.error
-            return await self._finish(conn, guard, applied, expand)
+
+        async def record(
+            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None
+        ) -> Reply:
+            applied = await flows.apply_void(conn, ctx, intent, attempt, reason, result, version=version)
+            return await self._finish_or_forget(conn, guard, applied, expand)
+
+        return await self._record(ctx, intent, attempt, version, record)
 
     # ------------------------------------------------------------------ crash recovery
     async def resume(self, ctx: AuthContext, guard: Guard, expand: list[str]) -> Reply:
@@ -705,8 +738,16 @@ class PaymentService:
             result = await self._authorize(route, intent, attempt)
             return await self._complete_authorization(ctx, intent, attempt, None, result, guard, expand)
         if op == "capture" and intent["pending_op"] == "capture":
-            return await self._run_capture(ctx, intent["id"], attempt, int(rec["amount"]), guard, expand)
+            return await self._run_capture(ctx, intent, attempt, None, int(rec["amount"]), guard, expand)
         if op == "void" and intent["pending_op"] == "void":
-            return await self._run_void(ctx, intent["id"], attempt, rec.get("reason"), guard, expand)
+            return await self._run_void(ctx, intent, attempt, None, rec.get("reason"), guard, expand)
         async with self.db.write() as conn:
             return await self._finish(conn, guard, flows.current_state(intent, attempt), expand)
+
+
+async def _touched(conn: AsyncConnection, guard: Guard, attempt: dict[str, Any]) -> dict[str, Any]:
+    """In a txn 1 whose claim will learn its row version (PostgreSQL), write the attempt too (its ``updated``), so
+    that it carries that version like the intent and txn 2 can be optimistic about both."""
+    if not guard.learns_version(conn):
+        return attempt
+    return await repo.update_attempt(conn, attempt, {"updated": clock.now()})

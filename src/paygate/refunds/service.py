@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.connectors.base import RefundRequest, RefundResult, RefundStatus
-from paygate.connectors.errors import ConnectorError, ProcessorUnavailable
+from paygate.connectors.errors import ConnectorError
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
 from paygate.db.tables import refunds
@@ -31,7 +31,6 @@ from paygate.kit.params import merge_metadata
 from paygate.ledger import service as ledger
 from paygate.merchants.context import AuthContext
 from paygate.payments import repository as pay_repo
-from paygate.payments.flows import ProcessorTemporarilyUnavailable
 from paygate.payments.model import Action, check_action
 from paygate.payments.schemas import charge_object
 from paygate.refunds import repository as repo
@@ -146,8 +145,6 @@ class RefundService:
         async with self.db.write(urgent=True) as conn:
             refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)
             refund = await apply_refund_result(conn, ctx, refund, result)
-            if isinstance(result, ProcessorUnavailable):
-                raise ProcessorTemporarilyUnavailable()
             reply = Reply(200, orjson.dumps(refund_object(refund)))
             await guard.finish(conn, reply.status, reply.body)
             return reply
@@ -188,8 +185,9 @@ async def apply_refund_result(
 ) -> dict[str, Any]:
     """txn 2 of a refund (also used by the status sync). Monotonic: only a ``pending`` refund changes.
 
-    ``ProcessorUnavailable`` means the processor provably did nothing: the refund stays pending (and reserved)
-    so that a retry with the same idempotency key, or the sync job, sends it again under the same key."""
+    A ``ConnectorError`` (the processor was unreachable, or its answer was lost) changes nothing: the refund stays
+    pending (and reserved), the merchant is answered with it as such, and the status sync sends it again under
+    the same key until the processor says what became of it — like a Stripe refund that is ``pending``."""
     if refund["status"] != "pending" or isinstance(result, ConnectorError):
         return refund
     if result.status is RefundStatus.PENDING:

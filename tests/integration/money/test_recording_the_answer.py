@@ -1,4 +1,4 @@
-"""Txn 2 of a payment — recording the processor's answer — on both databases.
+"""Txn 2 of a payment, a capture or a void — recording the processor's answer — on both databases.
 
 On PostgreSQL it is first tried optimistically on the rows as txn 1 wrote them (one statement whose updates
 only apply to that row version) and falls back to the locked read when a row changed in between; on SQLite it
@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from paygate.connectors.base import PaymentResult
+from paygate.connectors.base import PaymentResult, PaymentStatus
 from paygate.connectors.errors import ConnectorError
+from paygate.connectors.sandbox import SandboxConnector
 from paygate.db.tables import events, ledger_journals
 from paygate.db.tables import payment_intents as pi
 from paygate.ledger.service import verify
@@ -153,3 +154,95 @@ def test_a_confirmation_records_its_answer_without_a_locked_read_on_postgres_onl
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded"
     assert confirmed.json() == merchant.get(f"/v1/payment_intents/{created['id']}").json()
     assert locked_reads == ([] if merchant.server.backend == "postgres" else [created["id"]])
+
+
+def _authorized(merchant: Merchant) -> dict[str, Any]:
+    created = merchant.post("/v1/payment_intents", {**CARD, "capture_method": "manual"})
+    assert created.status_code == 200 and created.json()["status"] == "requires_capture", created.text
+    return dict(created.json())
+
+
+def _after_the_processor_call(monkeypatch: pytest.MonkeyPatch, operation: str, meanwhile: Any) -> None:
+    """Run ``meanwhile(request)`` after the sandbox processor answered ``operation`` (``capture``/``void``)."""
+    original = getattr(SandboxConnector, operation)
+
+    async def answered(self: SandboxConnector, req: Any, http: Any = None) -> Any:
+        result = await original(self, req, http)
+        await meanwhile(req)
+        return result
+
+    monkeypatch.setattr(SandboxConnector, operation, answered)
+
+
+def test_a_capture_and_a_void_record_their_answers_without_a_locked_read_on_postgres_only(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    to_capture, to_void, unkeyed = _authorized(merchant), _authorized(merchant), _authorized(merchant)
+    locked_reads = _count_locked_reads(monkeypatch)
+    captured = merchant.post(
+        f"/v1/payment_intents/{to_capture['id']}/capture", {"amount_to_capture": "1500"},
+        headers={"Idempotency-Key": "opt-capture"},
+    )  # fmt: skip
+    assert captured.status_code == 200 and captured.json()["status"] == "succeeded", captured.text
+    assert captured.json()["amount_received"] == 1500
+    assert captured.json() == merchant.get(f"/v1/payment_intents/{to_capture['id']}").json()
+    voided = merchant.post(f"/v1/payment_intents/{to_void['id']}/cancel", {}, headers={"Idempotency-Key": "opt-void"})
+    assert voided.status_code == 200 and voided.json()["status"] == "canceled", voided.text
+    assert voided.json() == merchant.get(f"/v1/payment_intents/{to_void['id']}").json()
+    plain = merchant.post(f"/v1/payment_intents/{unkeyed['id']}/capture", {})  # no key, no version: locked
+    assert plain.status_code == 200 and plain.json()["status"] == "succeeded"
+
+    optimistic = merchant.server.backend == "postgres"
+    assert locked_reads == ([] if optimistic else [to_capture["id"], to_void["id"]]) + [unkeyed["id"]]
+    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == to_capture["id"])) == 1
+    assert _ledger_problems(merchant) == []
+
+
+def test_a_capture_the_status_sync_recorded_meanwhile_is_recorded_once(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor's answer reaches the gateway twice (the sync, then the request's own txn 2): one capture
+    journal, one succeeded event, and the request answers with the state the sync left."""
+    gateway = merchant.server.gateway
+    intent = _authorized(merchant)
+    ctx = AuthContext(merchant_id=merchant.id, livemode=False, key_kind="system")
+
+    async def sync_first(req: Any) -> None:
+        async with gateway.db.write(urgent=True) as conn:
+            now_intent, now_attempt = await repo.get_intent_and_attempt(
+                conn, ctx, intent["id"], intent["latest_charge"], lock=True
+            )
+            assert now_attempt is not None
+            captured = PaymentResult(status=PaymentStatus.CAPTURED, amount_captured=req.amount)
+            await flows.apply_capture(conn, ctx, now_intent, now_attempt, req.amount, captured)
+
+    locked_reads = _count_locked_reads(monkeypatch)
+    _after_the_processor_call(monkeypatch, "capture", sync_first)
+    captured = merchant.post(f"/v1/payment_intents/{intent['id']}/capture", {}, headers={"Idempotency-Key": "cap-2x"})
+
+    assert captured.status_code == 200 and captured.json()["status"] == "succeeded", captured.text
+    assert locked_reads == [intent["id"], intent["id"]]  # the sync's, then txn 2's fallback (SQLite: its only path)
+    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent["id"])) == 1
+    succeeded = select(func.count()).where(
+        events.c.object_id == intent["id"], events.c.type == "payment_intent.succeeded"
+    )
+    assert _scalar(merchant, succeeded) == 1
+    assert _ledger_problems(merchant) == []
+
+
+def test_a_change_to_the_intent_during_a_void_is_kept_and_shown_in_the_answer(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = merchant.server.gateway
+    intent = _authorized(merchant)
+
+    async def annotate(_req: Any) -> None:
+        async with gateway.db.write() as conn:
+            await repo.update_intent(conn, intent, {"description": "changed while voiding"})
+
+    _after_the_processor_call(monkeypatch, "void", annotate)
+    voided = merchant.post(f"/v1/payment_intents/{intent['id']}/cancel", {}, headers={"Idempotency-Key": "void-chg"})
+
+    assert voided.status_code == 200 and voided.json()["status"] == "canceled", voided.text
+    assert voided.json()["description"] == "changed while voiding"
+    assert voided.json() == merchant.get(f"/v1/payment_intents/{intent['id']}").json()
