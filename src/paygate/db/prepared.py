@@ -32,7 +32,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean
+from sqlalchemy import Boolean, Table, Text, bindparam, cast, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -44,7 +44,7 @@ from sqlalchemy.sql.util import find_tables
 from paygate.db import pgbatch
 from paygate.db.sqlite import driver_sqlite
 
-__all__ = ["Prepared", "fetch_two"]
+__all__ = ["Prepared", "fetch_two", "guarded_update"]
 
 _SQLITE_NAMED: Dialect = sqlite.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
 _POSTGRES: Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -261,3 +261,14 @@ def _sqlite_row(cur: sqlite3.Cursor, c: _Compiled) -> dict[str, Any] | None:
         if out.get(name) is not None:
             out[name] = bool(out[name])
     return out
+
+
+def guarded_update(table: Table) -> Prepared:
+    """``UPDATE table … WHERE id = :_id AND xmin::text = :_version RETURNING 1`` (PostgreSQL), for
+    :meth:`Prepared.queue_guarded`: a write that applies only while the row is still that version."""
+    version = cast(literal_column("xmin"), Text)
+    return Prepared(
+        update(table)
+        .where(table.c.id == bindparam("_id"), version == bindparam("_version"))
+        .returning(literal_column("1"))
+    )

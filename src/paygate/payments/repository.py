@@ -13,11 +13,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, cast, insert, literal_column, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
-from paygate.db.prepared import Prepared, fetch_two
+from paygate.db.prepared import Prepared, fetch_two, guarded_update
 from paygate.db.tables import payment_attempts as pa
 from paygate.db.tables import payment_intents as pi
 from paygate.kit import jsonx
@@ -88,18 +88,8 @@ _UPDATE_INTENT = Prepared(update(pi).where(pi.c.id == bindparam("_id")))
 _UPDATE_ATTEMPT = Prepared(update(pa).where(pa.c.id == bindparam("_id")))
 
 
-def _guarded_update(table: Table) -> Prepared:
-    """``UPDATE … WHERE id = :_id AND xmin::text = :_version RETURNING 1`` (PostgreSQL): a guarded write."""
-    version = cast(literal_column("xmin"), Text)
-    return Prepared(
-        update(table)
-        .where(table.c.id == bindparam("_id"), version == bindparam("_version"))
-        .returning(literal_column("1"))
-    )
-
-
-_UPDATE_INTENT_GUARDED = _guarded_update(pi)
-_UPDATE_ATTEMPT_GUARDED = _guarded_update(pa)
+_UPDATE_INTENT_GUARDED = guarded_update(pi)
+_UPDATE_ATTEMPT_GUARDED = guarded_update(pa)
 _intent_by_id = select(pi).where(
     pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
 )
@@ -198,17 +188,17 @@ async def get_intent_and_attempt(
 
 
 async def get_intent_and_latest_attempt(
-    conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, lock: bool = False
+    conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, lock: bool = False, param: str = "intent"
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The intent (or ``ResourceMissing``) and its latest attempt (``latest_charge``; ``None`` without one), with
-    the locks of :func:`get_intent` then :func:`get_attempt`. Locked on PostgreSQL, one statement when the
-    intent has an attempt."""
+    """The intent (or ``ResourceMissing`` naming ``param``) and its latest attempt (``latest_charge``; ``None``
+    without one), with the locks of :func:`get_intent` then :func:`get_attempt`. Locked on PostgreSQL, one
+    statement when the intent has an attempt."""
     if _for_update(conn, lock):
         params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
         both = await _GET_WITH_LATEST_LOCKED.fetch_one(conn, params)
         if both is not None:
             return _split(both)
-    intent = await get_intent(conn, ctx, intent_id, lock=lock)
+    intent = await get_intent(conn, ctx, intent_id, lock=lock, param=param)
     attempt = await get_attempt(conn, intent["latest_charge"], lock=lock) if intent["latest_charge"] else None
     return intent, attempt
 

@@ -16,7 +16,7 @@ async def create_refund(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     p, raw = await body_params(request, CreateParams)
-    return await run(request, ctx, raw, lambda guard: gw.refunds.create(ctx, p, guard))
+    return await run(request, ctx, raw, lambda guard: gw.refunds.create(ctx, p, guard), claim_with_first_write=True)
 
 
 @router.get("", summary="List refunds, newest first")

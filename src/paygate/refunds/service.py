@@ -6,10 +6,15 @@ Refunds never exceed what was captured, also under concurrent requests: txn 1 lo
 itself. The processor is called with the refund id as idempotency key, and txn 2 moves the reservation into
 ``amount_refunded`` (success, with a ledger journal) or releases it (failure). An unknown outcome keeps the
 reservation until the status sync learns the answer.
+
+Txn 1 claims the idempotency key itself; on PostgreSQL txn 2 is then first tried optimistically on the refund
+and intent rows as txn 1 wrote them (guarded by their row version, as a payment's txn 2: see
+:meth:`paygate.payments.service.PaymentService._record`), and read locked only if either changed meanwhile.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -19,6 +24,7 @@ from paygate.connectors.base import RefundRequest, RefundResult, RefundStatus
 from paygate.connectors.errors import ConnectorError
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
+from paygate.db.pgbatch import RowChanged
 from paygate.db.tables import refunds
 from paygate.events import service as events
 from paygate.idempotency.service import Guard, Reply
@@ -37,7 +43,7 @@ from paygate.refunds import repository as repo
 from paygate.refunds.schemas import CreateParams, RefundListParams, UpdateParams, refund_object
 from paygate.routing.service import Router
 
-__all__ = ["RefundService", "apply_refund_result", "send_to_processor"]
+__all__ = ["RefundService", "Sent", "apply_refund_result", "send_to_processor"]
 
 
 class RefundService:
@@ -94,7 +100,9 @@ class RefundService:
             return await self._resume(ctx, guard)
         async with self.db.write() as conn:
             intent_id = await self._intent_id_for(conn, ctx, p)
-            intent = await pay_repo.get_intent(conn, ctx, intent_id, lock=True, param="payment_intent")
+            intent, attempt = await pay_repo.get_intent_and_latest_attempt(
+                conn, ctx, intent_id, lock=True, param="payment_intent"
+            )
             check_action(intent["status"], Action.REFUND, intent_id=intent_id)
             charge_id = intent["latest_charge"]
             if p.charge and p.charge != charge_id:
@@ -133,21 +141,33 @@ class RefundService:
                 "updated": now,
             }
             await repo.insert_refund(conn, refund)
-            await pay_repo.update_intent(
+            intent = await pay_repo.update_intent(
                 conn, intent, {"amount_refund_pending": intent["amount_refund_pending"] + amount, "updated": now}
             )
             await guard.checkpoint(conn, {"op": "refund", "refund": refund["id"]})
             await events.emit(conn, ctx, "refund.created", refund_object(refund))
-        return await self._send(ctx, refund, guard)
+        assert attempt is not None  # refundable: the intent has a captured charge
+        return await self._send(ctx, refund, guard, Sent(intent, attempt, guard.version))
 
-    async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard) -> Reply:
-        result = await send_to_processor(self.db, self.router, refund)
-        async with self.db.write(urgent=True) as conn:
-            refund = await repo.get_refund(conn, ctx, refund["id"], lock=True)
-            refund = await apply_refund_result(conn, ctx, refund, result)
+    async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard, sent: Sent | None = None) -> Reply:
+        """Send ``refund`` to the processor and record the answer (txn 2). ``sent``: the rows as txn 1 wrote them."""
+        result = await send_to_processor(self.db, self.router, refund, sent.attempt if sent else None)
+
+        async def record(conn: AsyncConnection, refund: dict[str, Any], sent: Sent | None) -> Reply:
+            refund = await apply_refund_result(conn, ctx, refund, result, sent)
             reply = Reply(200, orjson.dumps(refund_object(refund)))
             await guard.finish(conn, reply.status, reply.body)
             return reply
+
+        if sent is not None and sent.version is not None and not isinstance(result, ConnectorError):
+            try:
+                async with self.db.write(urgent=True) as conn:
+                    return await record(conn, refund, sent)
+            except RowChanged:
+                pass
+        async with self.db.write(urgent=True) as conn:
+            locked = replace(sent, version=None) if sent else None
+            return await record(conn, await repo.get_refund(conn, ctx, refund["id"], lock=True), locked)
 
     async def _resume(self, ctx: AuthContext, guard: Guard) -> Reply:
         rec = guard.recovery or {}
@@ -161,11 +181,15 @@ class RefundService:
         return reply
 
 
-async def send_to_processor(db: Database, router: Router, refund: dict[str, Any]) -> RefundResult | ConnectorError:
+async def send_to_processor(
+    db: Database, router: Router, refund: dict[str, Any], attempt: dict[str, Any] | None = None
+) -> RefundResult | ConnectorError:
     """Send — or re-send: the refund id is the processor idempotency key, so a repeat returns the recorded
-    outcome and never refunds twice — ``refund`` to the processor that holds its payment."""
-    async with db.read() as conn:
-        attempt = await pay_repo.get_attempt(conn, refund["charge"])
+    outcome and never refunds twice — ``refund`` to the processor that holds its payment (``attempt``, the
+    refunded charge; read when not given)."""
+    if attempt is None:
+        async with db.read() as conn:
+            attempt = await pay_repo.get_attempt(conn, refund["charge"])
     assert attempt is not None
     route = await router.for_attempt(attempt)
     req = RefundRequest(
@@ -180,31 +204,61 @@ async def send_to_processor(db: Database, router: Router, refund: dict[str, Any]
     return await router.invoke(route, lambda: route.connector.refund(req, route.http))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A refund's intent and charge as its txn 1 left them, and (PostgreSQL, key claimed in txn 1) the row
+    version of the intent and the refund that transaction wrote."""
+
+    intent: dict[str, Any]
+    attempt: dict[str, Any]
+    version: str | None
+
+
 async def apply_refund_result(
-    conn: AsyncConnection, ctx: AuthContext, refund: dict[str, Any], result: RefundResult | ConnectorError
+    conn: AsyncConnection,
+    ctx: AuthContext,
+    refund: dict[str, Any],
+    result: RefundResult | ConnectorError,
+    sent: Sent | None = None,
 ) -> dict[str, Any]:
     """txn 2 of a refund (also used by the status sync). Monotonic: only a ``pending`` refund changes.
+
+    ``sent.attempt`` is the refunded charge (read here when not given). With ``sent.version``, ``refund`` and
+    ``sent.intent`` are as the transaction of that version wrote them and were not read locked: the refund's and
+    the intent's updates are guarded writes (``RowChanged`` where they are sent, nothing written, if either
+    changed), and the caller retries on locked rows; without, the intent is read locked here.
 
     A ``ConnectorError`` (the processor was unreachable, or its answer was lost) changes nothing: the refund stays
     pending (and reserved), the merchant is answered with it as such, and the status sync sends it again under
     the same key until the processor says what became of it — like a Stripe refund that is ``pending``."""
+    version = sent.version if sent else None
     if refund["status"] != "pending" or isinstance(result, ConnectorError):
+        if version is not None:
+            raise RowChanged("the refund given as pending is not")  # decide only on rows read locked
         return refund
     if result.status is RefundStatus.PENDING:
         return await repo.update_refund(
-            conn, refund, {"processor_reference": result.processor_reference, "updated": clock.now()}
+            conn, refund, {"processor_reference": result.processor_reference, "updated": clock.now()}, version=version
         )
     now = clock.now()
-    intent = await pay_repo.get_intent(conn, ctx, refund["payment_intent"], lock=True)
+    if version is not None:
+        assert sent is not None
+        intent = sent.intent
+    else:
+        intent = await pay_repo.get_intent(conn, ctx, refund["payment_intent"], lock=True)
     amount = refund["amount"]
     i_vals: dict[str, Any] = {"amount_refund_pending": intent["amount_refund_pending"] - amount, "updated": now}
     if result.status is RefundStatus.SUCCEEDED:
         i_vals["amount_refunded"] = intent["amount_refunded"] + amount
+        # Intent first, as every locked path takes them: with guarded updates, the order the rows are locked in.
+        intent = await pay_repo.update_intent(conn, intent, i_vals, version=version)
         refund = await repo.update_refund(
-            conn, refund, {"status": "succeeded", "updated": now, "processor_reference": result.processor_reference}
+            conn,
+            refund,
+            {"status": "succeeded", "updated": now, "processor_reference": result.processor_reference},
+            version=version,
         )
-        intent = await pay_repo.update_intent(conn, intent, i_vals)
-        attempt = await pay_repo.get_attempt(conn, refund["charge"])
+        attempt = sent.attempt if sent else await pay_repo.get_attempt(conn, refund["charge"])
         assert attempt is not None
         await ledger.post_refund(
             conn,
@@ -219,9 +273,12 @@ async def apply_refund_result(
             conn, ctx, [("charge.refunded", charge_object(attempt, intent)), ("refund.updated", refund_object(refund))]
         )
     else:
+        intent = await pay_repo.update_intent(conn, intent, i_vals, version=version)
         refund = await repo.update_refund(
-            conn, refund, {"status": "failed", "updated": now, "failure_reason": result.failure_reason or "unknown"}
+            conn,
+            refund,
+            {"status": "failed", "updated": now, "failure_reason": result.failure_reason or "unknown"},
+            version=version,
         )
-        intent = await pay_repo.update_intent(conn, intent, i_vals)
         await events.emit(conn, ctx, "refund.failed", refund_object(refund))
     return refund

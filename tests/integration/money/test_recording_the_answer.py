@@ -1,4 +1,4 @@
-"""Txn 2 of a payment, a capture or a void — recording the processor's answer — on both databases.
+"""Txn 2 of a payment, a capture, a void or a refund — recording the processor's answer — on both databases.
 
 On PostgreSQL it is first tried optimistically on the rows as txn 1 wrote them (one statement whose updates
 only apply to that row version) and falls back to the locked read when a row changed in between; on SQLite it
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from paygate.connectors.base import PaymentResult, PaymentStatus
+from paygate.connectors.base import PaymentResult, PaymentStatus, RefundResult, RefundStatus
 from paygate.connectors.errors import ConnectorError
 from paygate.connectors.sandbox import SandboxConnector
 from paygate.db.tables import events, ledger_journals
@@ -21,6 +21,8 @@ from paygate.ledger.service import verify
 from paygate.merchants.context import AuthContext
 from paygate.payments import flows
 from paygate.payments import repository as repo
+from paygate.refunds import repository as refund_repo
+from paygate.refunds.service import apply_refund_result
 from tests.conftest import Merchant
 
 pytestmark = pytest.mark.db
@@ -163,7 +165,8 @@ def _authorized(merchant: Merchant) -> dict[str, Any]:
 
 
 def _after_the_processor_call(monkeypatch: pytest.MonkeyPatch, operation: str, meanwhile: Any) -> None:
-    """Run ``meanwhile(request)`` after the sandbox processor answered ``operation`` (``capture``/``void``)."""
+    """Run ``meanwhile(request)`` after the sandbox processor answered ``operation`` (``capture``, ``void``,
+    ``refund``)."""
     original = getattr(SandboxConnector, operation)
 
     async def answered(self: SandboxConnector, req: Any, http: Any = None) -> Any:
@@ -246,3 +249,70 @@ def test_a_change_to_the_intent_during_a_void_is_kept_and_shown_in_the_answer(
     assert voided.status_code == 200 and voided.json()["status"] == "canceled", voided.text
     assert voided.json()["description"] == "changed while voiding"
     assert voided.json() == merchant.get(f"/v1/payment_intents/{intent['id']}").json()
+
+
+def _count_locked_refund_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy on locked reads of refunds (txn 2's locked path); returns the refund ids read locked."""
+    calls: list[str] = []
+    original = refund_repo.get_refund
+
+    async def spy(conn: Any, ctx: AuthContext, refund_id: str, *, lock: bool = False) -> Any:
+        if lock:
+            calls.append(refund_id)
+        return await original(conn, ctx, refund_id, lock=lock)
+
+    monkeypatch.setattr(refund_repo, "get_refund", spy)
+    return calls
+
+
+def _captured(merchant: Merchant) -> dict[str, Any]:
+    paid = merchant.post("/v1/payment_intents", CARD)
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
+    return dict(paid.json())
+
+
+def test_a_refund_records_its_answer_without_a_locked_read_on_postgres_only(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paid = _captured(merchant)
+    locked_reads = _count_locked_refund_reads(monkeypatch)
+    refund = merchant.post(
+        "/v1/refunds", {"payment_intent": paid["id"], "amount": "600"}, headers={"Idempotency-Key": "opt-refund"}
+    )
+    assert refund.status_code == 200 and refund.json()["status"] == "succeeded", refund.text
+    assert refund.json() == merchant.get(f"/v1/refunds/{refund.json()['id']}").json()
+    rest = merchant.post("/v1/refunds", {"payment_intent": paid["id"]})  # no key, no version: locked
+    assert rest.status_code == 200 and rest.json()["amount"] == 1900
+
+    optimistic = merchant.server.backend == "postgres"
+    assert locked_reads == ([] if optimistic else [refund.json()["id"]]) + [rest.json()["id"]]
+    charge = merchant.get(f"/v1/payment_intents/{paid['id']}", params={"expand[]": "latest_charge"}).json()
+    assert charge["latest_charge"]["amount_refunded"] == 2500
+    assert _ledger_problems(merchant) == []
+
+
+def test_a_refund_the_status_sync_recorded_meanwhile_is_recorded_once(
+    merchant: Merchant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = merchant.server.gateway
+    paid = _captured(merchant)
+    ctx = AuthContext(merchant_id=merchant.id, livemode=False, key_kind="system")
+
+    async def sync_first(req: Any) -> None:
+        async with gateway.db.write(urgent=True) as conn:
+            refund = await refund_repo.get_refund(conn, ctx, req.refund_id, lock=True)
+            done = RefundResult(status=RefundStatus.SUCCEEDED, processor_reference=f"sync-{req.refund_id}")
+            await apply_refund_result(conn, ctx, refund, done)
+
+    locked_reads = _count_locked_refund_reads(monkeypatch)
+    _after_the_processor_call(monkeypatch, "refund", sync_first)
+    refund = merchant.post("/v1/refunds", {"payment_intent": paid["id"]}, headers={"Idempotency-Key": "re-2x"})
+
+    assert refund.status_code == 200 and refund.json()["status"] == "succeeded", refund.text
+    refund_id = refund.json()["id"]
+    assert locked_reads == [refund_id, refund_id]  # the sync's, then txn 2's fallback (SQLite: its only path)
+    journals = select(func.count()).where(ledger_journals.c.ref_id == refund_id)
+    assert _scalar(merchant, journals) == 1
+    charge = merchant.get(f"/v1/payment_intents/{paid['id']}", params={"expand[]": "latest_charge"}).json()
+    assert charge["latest_charge"]["amount_refunded"] == 2500
+    assert _ledger_problems(merchant) == []
