@@ -8,7 +8,10 @@ For each batch of unrelayed events (oldest first):
    (another worker may have finished it meanwhile), insert one ``webhook_deliveries`` row per matching enabled
    endpoint (``ON CONFLICT DO NOTHING`` on (event, endpoint)), and set ``relayed_at``.
 
-A publisher failure leaves the batch unrelayed; it is retried on the next round.
+A publisher failure leaves the batch unrelayed; it is retried on the next round. Without publishers (the
+embedded default) there is nothing to do outside a transaction, so step 2 takes the oldest batch itself: one
+transaction per round instead of a read transaction and a write transaction; with ``SKIP LOCKED`` several
+workers still take disjoint batches.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class RelayJob:
             await publisher.close()
 
     async def run_once(self, gw: Gateway) -> int:
+        if not self.publishers:
+            return await self._fan_out(gw, None)
         async with gw.db.read() as conn:
             rows = [
                 dict(r)
@@ -73,12 +78,17 @@ class RelayJob:
                 await publisher.publish(row["id"], row["type"], body)
         return await self._fan_out(gw, [r["id"] for r in rows])
 
-    async def _fan_out(self, gw: Gateway, ids: list[str]) -> int:
+    async def _fan_out(self, gw: Gateway, ids: list[str] | None) -> int:
+        """Step 2 for the events ``ids`` (those still unrelayed), or with ``None`` for the oldest batch."""
         now = clock.now()
         async with gw.db.write() as conn:
-            # The columns fan-out needs (not ``data``, the whole object: run_once read it already).
+            # The columns fan-out needs (not ``data``, the whole object: publishers read it in run_once).
             columns = (events.c.id, events.c.merchant_id, events.c.livemode, events.c.type)
-            stmt = select(*columns).where(events.c.id.in_(ids), events.c.relayed_at.is_(None))
+            stmt = select(*columns).where(events.c.relayed_at.is_(None))
+            if ids is None:
+                stmt = stmt.order_by(events.c.created, events.c.id).limit(self.batch_size)
+            else:
+                stmt = stmt.where(events.c.id.in_(ids))
             if conn.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
