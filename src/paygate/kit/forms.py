@@ -3,6 +3,8 @@
 ``metadata[order_id]=42&expand[0]=customer&items[0][price]=p&tags[]=a`` becomes
 ``{"metadata": {"order_id": "42"}, "expand": ["customer"], "items": [{"price": "p"}], "tags": ["a"]}``.
 Form values stay strings; the schema layer converts and validates them. Malformed keys raise ``InvalidRequest``.
+A ``metadata`` hash, wherever it is nested, stays a hash whatever its keys: ``metadata[0]=x`` is the key ``"0"``,
+as at Stripe, not a list.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def decode_form(raw: str) -> dict[str, Any]:
             key: Any = part
             if part == "":  # "tags[]=a": append
                 key = len(node)
-            elif part.isdigit() and depth > 0:
+            elif part.isdigit() and depth > 0 and parts[depth - 1] != "metadata":
                 key = int(part)
                 if key > MAX_INDEX:
                     raise InvalidRequest(f"Array index too large in {full_key[:64]}", param=full_key[:64])

@@ -28,6 +28,13 @@ def test_form_encoded_create_with_nested_metadata(merchant: Merchant) -> None:
     assert pi["metadata"] == {"order_id": "42", "note": "a & b"}
 
 
+def test_metadata_keys_that_look_like_list_indices_are_kept_as_keys(merchant: Merchant) -> None:
+    created = ok(merchant.post("/v1/payment_intents", {"amount": "1234", "currency": "eur", "metadata[0]": "zero"}))
+    assert created["metadata"] == {"0": "zero"}
+    updated = ok(merchant.post(f"/v1/payment_intents/{created['id']}", {"metadata[12]": "twelve", "metadata[0]": ""}))
+    assert updated["metadata"] == {"12": "twelve"}
+
+
 def test_json_create_with_nested_metadata_and_boolean(merchant: Merchant) -> None:
     pi = ok(
         _post_json(
@@ -171,7 +178,7 @@ def test_malformed_and_conflicting_form_keys_are_400_not_500(merchant: Merchant)
     for body in (
         "amount=2000&currency=usd&metadata[a=1",
         "amount=2000&currency=usd&metadata=x&metadata[a]=1",
-        "amount=2000&currency=usd&metadata[0]=x&metadata[a]=y",
+        "amount=2000&currency=usd&expand[0]=x&expand[a]=y",
         "amount=2000&currency=usd&expand[5000]=latest_charge",
     ):
         stripe_error(merchant.http.post("/v1/payment_intents", content=body, headers=raw), 400)

@@ -138,9 +138,10 @@ def test_decode_body_rejects_oversized_bodies() -> None:
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 _values = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=8)  # "0", "12" are keys too
 
 
-@given(metadata=st.dictionaries(_names, _values, max_size=10), expand=st.lists(_names, max_size=5))
+@given(metadata=st.dictionaries(_keys, _values, max_size=10), expand=st.lists(_names, max_size=5))
 def test_decode_form_round_trips_what_the_stripe_sdk_encodes(metadata: dict[str, str], expand: list[str]) -> None:
     from urllib.parse import urlencode
 
@@ -170,3 +171,12 @@ def test_decode_form_refuses_more_fields_than_parse_qsl_allows() -> None:
     assert len(decode_form("&".join(f"k{i}=v" for i in range(MAX_FIELDS)))) == MAX_FIELDS
     with pytest.raises(ValueError, match="Max number of fields"):
         decode_form("&".join(f"k{i}=v" for i in range(MAX_FIELDS + 1)))
+
+
+def test_metadata_keys_that_look_like_indices_stay_keys_at_any_depth() -> None:
+    decoded = decode_form("metadata[0]=a&metadata[7]=b&payment_method_data[metadata][1]=c&items[0][metadata][2]=d")
+    assert decoded == {
+        "metadata": {"0": "a", "7": "b"},
+        "payment_method_data": {"metadata": {"1": "c"}},
+        "items": [{"metadata": {"2": "d"}}],
+    }
