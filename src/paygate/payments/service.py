@@ -16,6 +16,7 @@ the rows as txn 1 wrote them (:meth:`PaymentService._record`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -308,8 +309,9 @@ class PaymentService:
         when that transaction also claimed the idempotency key, ``guard.version`` is their PostgreSQL row
         version and txn 2 is tried optimistically (:meth:`_complete_authorization`)."""
         version = guard.version
+        held = _HeldCvc()  # this confirmation's CVC: follows a failover, dropped when this call returns
         for index, route in enumerate(routes):
-            result = await self._authorize(route, intent, attempt)
+            result = await self._authorize(route, intent, attempt, held)
             if index + 1 < len(routes) and is_failover_safe(result):
                 moved = await self._fail_over(ctx, intent["id"], attempt["id"], result, routes[index + 1], guard)
                 if moved is not None:
@@ -355,8 +357,11 @@ class PaymentService:
             return await self._new_attempt(conn, ctx, intent, next_route, guard)
 
     async def _authorize(
-        self, route: Route, intent: dict[str, Any], attempt: dict[str, Any]
+        self, route: Route, intent: dict[str, Any], attempt: dict[str, Any], held: _HeldCvc | None = None
     ) -> PaymentResult | ConnectorError:
+        """Ask ``route``'s processor to authorize ``attempt``. ``held`` carries the CVC between the attempts of
+        one confirmation: the vault hands it out once (``CvcHold.take``), and a failover's next attempt must
+        send it too, or the next processor sees a card without its CVC."""
         try:
             card = await self._card_for(attempt)
         except VaultError:  # fail closed: nothing reaches the processor, no money moves
@@ -365,6 +370,11 @@ class PaymentService:
                 error_code="processing_error",
                 message="The payment method could not be read from the card vault.",
             )
+        if card is not None and held is not None:
+            if card.cvc is not None:
+                held.cvc = card.cvc
+            elif held.cvc is not None:
+                card = dataclasses.replace(card, cvc=held.cvc)
         req = AuthorizeRequest(
             idempotency_key=attempt["id"],
             attempt_id=attempt["id"],
@@ -743,6 +753,13 @@ class PaymentService:
             return await self._run_void(ctx, intent, attempt, None, rec.get("reason"), guard, expand)
         async with self.db.write() as conn:
             return await self._finish(conn, guard, flows.current_state(intent, attempt), expand)
+
+
+@dataclasses.dataclass(slots=True)
+class _HeldCvc:
+    """The CVC of one confirmation once the vault handed it out (never stored, logged or put in an event)."""
+
+    cvc: str | None = dataclasses.field(default=None, repr=False)
 
 
 async def _touched(conn: AsyncConnection, guard: Guard, attempt: dict[str, Any]) -> dict[str, Any]:

@@ -48,8 +48,8 @@ def _after_the_processor(merchant: Merchant, monkeypatch: pytest.MonkeyPatch, me
     payments = merchant.server.gateway.payments
     original = payments._authorize
 
-    async def authorize(route: Any, intent: dict[str, Any], attempt: dict[str, Any]) -> Any:
-        result = await original(route, intent, attempt)
+    async def authorize(route: Any, intent: dict[str, Any], attempt: dict[str, Any], *held: Any) -> Any:
+        result = await original(route, intent, attempt, *held)
         await meanwhile(intent, attempt, result)
         return result
 

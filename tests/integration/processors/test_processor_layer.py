@@ -11,6 +11,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from paygate.connectors.base import AuthorizeRequest
+from paygate.connectors.simulator.connector import SimulatorConnector
 from paygate.kit.clock import clock
 from paygate.ledger.service import verify
 from tests.support.server import RunningServer
@@ -125,6 +127,36 @@ def test_primary_failing_every_request_fails_over_to_secondary_and_its_breaker_o
     assert _authorizations(primary, recovered.json()["latest_charge"]) == 1  # the half-open probe went through
     assert client.health(a)["circuit"] == "closed"
     _ledger_ok(gateway)
+
+
+def test_a_failover_sends_the_cvc_to_the_next_processor_too(
+    gateway: RunningServer, primary: SimulatorProcess, secondary: SimulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault hands a card's CVC out once per confirmation; the attempt at the next processor must carry
+    it as well, or that processor sees the card without its CVC (and may decline it)."""
+    client = Client(gateway)
+    client.add_processor(primary, priority=1)
+    client.add_processor(secondary, priority=2)
+    primary.configure(error_rate=1.0)
+    sent: list[bool] = []  # per authorization request: did it carry a CVC?
+    original = SimulatorConnector.authorize
+
+    async def spy(self: SimulatorConnector, req: AuthorizeRequest, http: Any) -> Any:
+        sent.append(req.card is not None and req.card.cvc is not None)
+        return await original(self, req, http)
+
+    monkeypatch.setattr(SimulatorConnector, "authorize", spy)
+    pm = httpx2.post(
+        f"{gateway.base_url}/v1/payment_methods",
+        auth=(client.publishable_key, ""),
+        data={"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2040",
+              "card[cvc]": "737"},
+    ).json()  # fmt: skip
+    paid = client.pay(pm["id"])
+
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded", paid.text
+    assert _authorizations(secondary, paid.json()["latest_charge"]) == 1
+    assert len(sent) >= 2 and all(sent), sent  # the primary's attempt(s), then the secondary's
 
 
 @pytest.mark.parametrize("card", ["pm_card_simTimeout", "pm_card_simDropResponse"])
