@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 
 __all__ = [
     "api_keys",
+    "event_outbox",
     "events",
     "idempotency_keys",
     "ledger_journals",
@@ -213,9 +215,20 @@ events = Table(
     Column("request_id", String(64), nullable=True),
     Column("idempotency_key", String(255), nullable=True),
     Column("created", BigInteger, nullable=False),
-    Column("relayed_at", BigInteger, nullable=True),  # outbox: set when the relay has handed it on
+    # No longer written (migration 0007: the relay's queue is event_outbox); kept for processes of the previous
+    # release during a rolling deploy, to be dropped in a later one.
+    Column("relayed_at", BigInteger, nullable=True),
     Index("ix_events_list", "merchant_id", "livemode", "created", "id"),
-    _work_queue("ix_events_outbox", "relayed_at IS NULL", "created", "id"),  # the outbox relay's scan
+)
+
+# The outbox relay's queue: one row per event not yet handed on, written with the event, deleted by the relay
+# (migration 0007). Ordered by its key, so the relay takes the oldest first; narrow, so the queue costs little.
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("created", BigInteger, nullable=False),
+    Column("event_id", String(40), nullable=False),
+    PrimaryKeyConstraint("created", "event_id"),
 )
 
 idempotency_keys = Table(

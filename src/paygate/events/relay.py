@@ -1,17 +1,19 @@
 """The outbox relay (a worker job): hands each committed event on, exactly once per destination.
 
-For each batch of unrelayed events (oldest first):
+Every event has a row in ``event_outbox`` (written with it) until it is handed on. For each batch of them
+(oldest first):
 
 1. publish to every configured :class:`~paygate.events.publishers.Publisher` (outside any transaction; brokers
    deduplicate by event id, so a republish after a crash or a race between workers is dropped there);
-2. in one write transaction, re-select the batch with ``FOR UPDATE SKIP LOCKED`` and ``relayed_at IS NULL``
-   (another worker may have finished it meanwhile), insert one ``webhook_deliveries`` row per matching enabled
-   endpoint (``ON CONFLICT DO NOTHING`` on (event, endpoint)), and set ``relayed_at``.
+2. in one write transaction, delete the batch's outbox rows — those still there, skipping rows another
+   worker holds (``FOR UPDATE SKIP LOCKED``) — and, for the events whose row this transaction deleted, insert
+   one ``webhook_deliveries`` row per matching enabled endpoint (``ON CONFLICT DO NOTHING`` on (event,
+   endpoint)).
 
-A publisher failure leaves the batch unrelayed; it is retried on the next round. Without publishers (the
+A publisher failure leaves the batch in the outbox; it is retried on the next round. Without publishers (the
 embedded default) there is nothing to do outside a transaction, so step 2 takes the oldest batch itself: one
-transaction per round instead of a read transaction and a write transaction; with ``SKIP LOCKED`` several
-workers still take disjoint batches.
+transaction per round; several workers still take disjoint batches. ``events`` is never updated (migration
+0007: the relay used to mark ``events.relayed_at``, writing every event twice).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, tuple_
 
 from paygate.db.dialect import insert_ignore
+from paygate.db.tables import event_outbox as ob
 from paygate.db.tables import events
 from paygate.events.publishers import Publisher
 from paygate.events.queries import event_object
@@ -59,17 +62,9 @@ class RelayJob:
         if not self.publishers:
             return await self._fan_out(gw, None)
         async with gw.db.read() as conn:
-            rows = [
-                dict(r)
-                for r in (
-                    await conn.execute(
-                        select(events)
-                        .where(events.c.relayed_at.is_(None))
-                        .order_by(events.c.created, events.c.id)
-                        .limit(self.batch_size)
-                    )
-                ).mappings()
-            ]
+            oldest = select(ob.c.event_id).order_by(ob.c.created, ob.c.event_id).limit(self.batch_size)
+            stmt = select(events).where(events.c.id.in_(oldest.scalar_subquery())).order_by(events.c.created)
+            rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
         if not rows:
             return 0
         for publisher in self.publishers:
@@ -79,21 +74,23 @@ class RelayJob:
         return await self._fan_out(gw, [r["id"] for r in rows])
 
     async def _fan_out(self, gw: Gateway, ids: list[str] | None) -> int:
-        """Step 2 for the events ``ids`` (those still unrelayed), or with ``None`` for the oldest batch."""
+        """Step 2 for the events ``ids`` (those still in the outbox), or with ``None`` for the oldest batch."""
         now = clock.now()
         async with gw.db.write() as conn:
+            queued = select(ob.c.created, ob.c.event_id)
+            if ids is None:
+                queued = queued.order_by(ob.c.created, ob.c.event_id).limit(self.batch_size)
+            else:
+                queued = queued.where(ob.c.event_id.in_(ids))
+            if conn.dialect.name == "postgresql":
+                queued = queued.with_for_update(skip_locked=True)
+            taken = delete(ob).where(tuple_(ob.c.created, ob.c.event_id).in_(queued)).returning(ob.c.event_id)
+            relayed: list[str] = list((await conn.execute(taken)).scalars())
+            if not relayed:
+                return 0
             # The columns fan-out needs (not ``data``, the whole object: publishers read it in run_once).
             columns = (events.c.id, events.c.merchant_id, events.c.livemode, events.c.type)
-            stmt = select(*columns).where(events.c.relayed_at.is_(None))
-            if ids is None:
-                stmt = stmt.order_by(events.c.created, events.c.id).limit(self.batch_size)
-            else:
-                stmt = stmt.where(events.c.id.in_(ids))
-            if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
-            if not rows:
-                return 0
+            rows = [dict(r) for r in (await conn.execute(select(*columns).where(events.c.id.in_(relayed)))).mappings()]
             scopes = {(r["merchant_id"], bool(r["livemode"])) for r in rows}
             endpoints: dict[tuple[str, bool], list[dict[str, Any]]] = {}
             for merchant_id, livemode in scopes:
@@ -110,8 +107,7 @@ class RelayJob:
                 for ep in endpoints[(r["merchant_id"], bool(r["livemode"]))]:
                     if matches(jsonx.loads(ep["enabled_events"]), r["type"]):
                         await insert_ignore(conn, wd, new_delivery(r, ep["id"], now))
-            await conn.execute(update(events).where(events.c.id.in_([r["id"] for r in rows])).values(relayed_at=now))
-        return len(rows)
+        return len(relayed)
 
 
 def new_delivery(event: dict[str, Any], endpoint_id: str, now: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Writing events to the transactional outbox.
 
 ``emit`` must be called with the same connection (transaction) as the state change it describes, so an event
-exists if and only if the change committed (ARCHITECTURE.md rule 8). The relay in the worker hands events on
-to webhooks and brokers and marks ``relayed_at``.
+exists if and only if the change committed (ARCHITECTURE.md rule 8). Each event also gets its row in
+``event_outbox``, the relay's queue: the relay in the worker hands the event on to webhooks and brokers, then
+deletes that row (``events`` itself is never updated).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from paygate.db.prepared import Prepared
-from paygate.db.tables import events
+from paygate.db.tables import event_outbox, events
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.ids import new_id
@@ -22,6 +23,7 @@ from paygate.merchants.context import AuthContext
 __all__ = ["emit", "emit_many"]
 
 _INSERT = Prepared(insert(events))  # compiled once, sent straight to the driver (paygate.db.prepared)
+_QUEUE = Prepared(insert(event_outbox))
 
 
 def _row(
@@ -53,6 +55,7 @@ async def emit(
     """Insert one event in the caller's transaction; returns its id."""
     row = _row(ctx, type_, obj, previous, clock.now())
     await _INSERT.execute(conn, row)
+    await _QUEUE.execute(conn, {"created": row["created"], "event_id": row["id"]})
     return str(row["id"])
 
 
@@ -61,4 +64,6 @@ async def emit_many(conn: AsyncConnection, ctx: AuthContext, items: list[tuple[s
     if not items:
         return
     now = clock.now()
-    await _INSERT.execute_many(conn, [_row(ctx, t, o, None, now) for t, o in items])
+    rows = [_row(ctx, t, o, None, now) for t, o in items]
+    await _INSERT.execute_many(conn, rows)
+    await _QUEUE.execute_many(conn, [{"created": now, "event_id": row["id"]} for row in rows])

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import BigInteger, CheckConstraint, Column, Connection, MetaData, create_engine, inspect
+from sqlalchemy import BigInteger, CheckConstraint, Column, Connection, MetaData, create_engine, inspect, text
 
 from paygate.db.engine import sync_url
-from paygate.db.migrate import current_revision, head_revisions, upgrade
+from paygate.db.migrate import alembic_config, current_revision, head_revisions, upgrade
 from paygate.db.tables import metadata
+from tests.support.databases import create_postgres, create_sqlite, drop_postgres
 
 pytestmark = pytest.mark.db
 
@@ -71,5 +74,48 @@ def test_upgrade_again_changes_nothing(database_url: str) -> None:
     try:
         with engine.connect() as connection:
             assert _diff(connection, metadata) == []
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, migrated to every head (this test moves it up and down)."""
+    if backend == "sqlite":
+        yield create_sqlite(tmp_path)
+        return
+    url, name = create_postgres()
+    yield url
+    drop_postgres(name)
+
+
+def _event(conn: Connection, event_id: str, created: int, relayed_at: int | None) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO events (id, merchant_id, livemode, type, data, created, relayed_at)"
+            " VALUES (:id, 'acct_m', false, 'payment_intent.created', '{}', :created, :relayed_at)"
+        ),
+        {"id": event_id, "created": created, "relayed_at": relayed_at},
+    )
+
+
+def test_the_event_outbox_migration_queues_exactly_the_unrelayed_events_and_back(fresh_url: str) -> None:
+    engine = create_engine(sync_url(fresh_url))
+    cfg = alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006_work_queue_indexes")
+            _event(conn, "evt_waiting", 100, None)
+            _event(conn, "evt_relayed", 101, 150)
+        upgrade(fresh_url)
+        with engine.begin() as conn:
+            queued = conn.execute(text("SELECT created, event_id FROM event_outbox")).all()
+            assert [tuple(r) for r in queued] == [(100, "evt_waiting")]
+            _event(conn, "evt_after", 102, None)  # written and relayed under 0007: never in the outbox now
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006_work_queue_indexes")
+            relayed = dict(conn.execute(text("SELECT id, relayed_at FROM events ORDER BY id")).all())
+        assert relayed == {"evt_after": 102, "evt_relayed": 150, "evt_waiting": None}
     finally:
         engine.dispose()
