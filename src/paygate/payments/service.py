@@ -75,6 +75,10 @@ _EXPANDABLE = frozenset({"latest_charge"})
 STUCK_ATTEMPT_SECONDS = 60
 
 
+Row = dict[str, Any]
+Answer = PaymentResult | ConnectorError  # a processor's answer, or why there is none
+
+
 def _check_expand(expand: list[str]) -> None:
     for field in expand:
         if field not in _EXPANDABLE:
@@ -633,26 +637,48 @@ class PaymentService:
         guard: Guard,
         expand: list[str],
     ) -> Reply:
-        """Ask the processor to capture, then record its answer (txn 2, :meth:`_record`). ``intent`` and
-        ``attempt``: the rows as txn 1 wrote them, of row ``version`` (or ``None``: read locked in txn 2)."""
+        """Ask the processor to capture, then record its answer (:meth:`_settle`)."""
+
+        def call(route: Route) -> Awaitable[PaymentResult]:
+            req = CaptureRequest(
+                idempotency_key=f"{attempt['id']}-capture",
+                processor_reference=attempt["processor_reference"],
+                amount=amount,
+                currency=attempt["currency"],
+                credentials=route.credentials,
+            )
+            return route.connector.capture(req, route.http)  # type: ignore[arg-type]
+
+        def apply(conn: AsyncConnection, i: Row, a: Row, result: Answer, v: str | None) -> Awaitable[flows.Applied]:
+            return flows.apply_capture(conn, ctx, i, a, amount, result, version=v)
+
+        return await self._settle(ctx, intent, attempt, version, guard, expand, call, apply)
+
+    async def _settle(
+        self,
+        ctx: AuthContext,
+        intent: dict[str, Any],
+        attempt: dict[str, Any],
+        version: str | None,
+        guard: Guard,
+        expand: list[str],
+        call: Callable[[Route], Awaitable[PaymentResult]],
+        apply: Callable[[AsyncConnection, Row, Row, Answer, str | None], Awaitable[flows.Applied]],
+    ) -> Reply:
+        """The processor call of a capture or void on the attempt's processor (``call``), then txn 2 applying
+        its answer (``apply``, through :meth:`_record`). ``intent`` and ``attempt``: the rows as txn 1 wrote
+        them, of row ``version`` (or ``None``: read locked in txn 2)."""
         route = await self.router.for_attempt(attempt)
-        req = CaptureRequest(
-            idempotency_key=f"{attempt['id']}-capture",
-            processor_reference=attempt["processor_reference"],
-            amount=amount,
-            currency=attempt["currency"],
-            credentials=route.credentials,
-        )
         result: PaymentResult | ConnectorError
         try:
-            result = await self.router.invoke(route, lambda: route.connector.capture(req, route.http))  # type: ignore[arg-type]
+            result = await self.router.invoke(route, lambda: call(route))
         except ConnectorError as exc:
             result = exc
 
         async def record(
             conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None
         ) -> Reply:
-            applied = await flows.apply_capture(conn, ctx, intent, attempt, amount, result, version=version)
+            applied = await apply(conn, intent, attempt, result, version)
             return await self._finish_or_forget(conn, guard, applied, expand)
 
         return await self._record(ctx, intent, attempt, version, record)
@@ -702,28 +728,22 @@ class PaymentService:
         guard: Guard,
         expand: list[str],
     ) -> Reply:
-        """As :meth:`_run_capture`, voiding the authorization."""
-        route = await self.router.for_attempt(attempt)
-        req = VoidRequest(
-            idempotency_key=f"{attempt['id']}-void",
-            processor_reference=attempt["processor_reference"],
-            credentials=route.credentials,
-            amount=attempt["amount"],
-            currency=attempt["currency"],
-        )
-        result: PaymentResult | ConnectorError
-        try:
-            result = await self.router.invoke(route, lambda: route.connector.void(req, route.http))  # type: ignore[arg-type]
-        except ConnectorError as exc:
-            result = exc
+        """Ask the processor to void the authorization, then record its answer (:meth:`_settle`)."""
 
-        async def record(
-            conn: AsyncConnection, intent: dict[str, Any], attempt: dict[str, Any], version: str | None
-        ) -> Reply:
-            applied = await flows.apply_void(conn, ctx, intent, attempt, reason, result, version=version)
-            return await self._finish_or_forget(conn, guard, applied, expand)
+        def call(route: Route) -> Awaitable[PaymentResult]:
+            req = VoidRequest(
+                idempotency_key=f"{attempt['id']}-void",
+                processor_reference=attempt["processor_reference"],
+                credentials=route.credentials,
+                amount=attempt["amount"],
+                currency=attempt["currency"],
+            )
+            return route.connector.void(req, route.http)  # type: ignore[arg-type]
 
-        return await self._record(ctx, intent, attempt, version, record)
+        def apply(conn: AsyncConnection, i: Row, a: Row, result: Answer, v: str | None) -> Awaitable[flows.Applied]:
+            return flows.apply_void(conn, ctx, i, a, reason, result, version=v)
+
+        return await self._settle(ctx, intent, attempt, version, guard, expand, call, apply)
 
     # ------------------------------------------------------------------ crash recovery
     async def resume(self, ctx: AuthContext, guard: Guard, expand: list[str]) -> Reply:
