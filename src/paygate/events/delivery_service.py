@@ -17,10 +17,10 @@ from paygate.db.dialect import insert_ignore
 from paygate.db.engine import Database
 from paygate.db.tables import events
 from paygate.events.relay import new_delivery
+from paygate.events.subscriptions import matches
 from paygate.events.tables import webhook_attempts as wa
 from paygate.events.tables import webhook_deliveries as wd
 from paygate.events.tables import webhook_endpoints as we
-from paygate.events.webhook_endpoints import matches
 from paygate.idempotency.service import Guard, Reply
 from paygate.kit import jsonx
 from paygate.kit.clock import clock

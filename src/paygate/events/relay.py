@@ -30,9 +30,9 @@ from paygate.db.tables import event_outbox as ob
 from paygate.db.tables import events
 from paygate.events.publishers import Publisher
 from paygate.events.queries import event_object
+from paygate.events.subscriptions import matches
 from paygate.events.tables import webhook_deliveries as wd
 from paygate.events.tables import webhook_endpoints as we
-from paygate.events.webhook_endpoints import matches
 from paygate.kit import jsonx
 from paygate.kit.clock import clock
 from paygate.kit.ids import new_id

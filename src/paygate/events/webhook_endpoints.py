@@ -9,7 +9,7 @@ Contracts:
 * Rolling (``POST /v1/webhook_endpoints/{id}/roll_secret``, a paygate extension) keeps the old secret signing
   for ``expires_in`` seconds (default 24 h, 0 = stop at once) so a merchant can deploy the new one first.
 * ``enabled_events`` is a list of event types, ``"*"`` (everything) or prefix wildcards like
-  ``"payment_intent.*"``; :func:`matches` is the one matching rule (the relay uses it).
+  ``"payment_intent.*"``; :func:`paygate.events.subscriptions.matches` is the one matching rule.
 * Deleting is final; deleted endpoints receive nothing more and are no longer listed (their delivery records
   are kept).
 * URLs are checked for scheme here (https; http only in test mode or with ``PAYGATE_WEBHOOK_ALLOW_HTTP``); the
@@ -52,7 +52,6 @@ __all__ = [
     "WebhookEndpointService",
     "disable_endpoint",
     "endpoint_object",
-    "matches",
     "signing_secrets",
 ]
 
@@ -83,16 +82,6 @@ class RollSecretParams(Params):
 
 class EndpointListParams(ListParams):
     pass
-
-
-def matches(enabled_events: list[str], event_type: str) -> bool:
-    """True when an endpoint subscribed to ``enabled_events`` should receive ``event_type``."""
-    for pattern in enabled_events:
-        if pattern == "*" or pattern == event_type:
-            return True
-        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-            return True
-    return False
 
 
 def signing_secrets(row: dict[str, Any], now: int, provider: KeyProvider) -> list[str]:

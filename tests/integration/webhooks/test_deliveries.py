@@ -166,3 +166,41 @@ def test_delivery_to_a_private_address_is_refused_and_recorded(
     drain(wh_server, jobs, attempted)
     attempt = wh_merchant.get(f"/v1/events/{event_id}/deliveries").json()["data"][0]["attempts"][0]
     assert attempt["status_code"] is None and attempt["error"].startswith("blocked: 10.0.0.1 is a private address")
+
+
+def test_pending_webhooks_counts_undelivered_endpoints_and_delivery_success_filters_by_it(
+    wh_server: RunningServer, wh_merchant: Merchant, jobs: list[Job]
+) -> None:
+    ok, down = Receiver().start(), Receiver(statuses=[500] * 50).start()
+    try:
+        _endpoint(wh_merchant, ok.url, ["payment_intent.succeeded"])
+        _endpoint(wh_merchant, down.url, ["payment_intent.*"])
+        _pay(wh_merchant)
+
+        def events() -> dict[str, dict[str, Any]]:
+            listed = wh_merchant.get("/v1/events", params={"limit": 10}).json()["data"]
+            return {e["type"]: e for e in listed}
+
+        queued = events()  # before the relay: every subscribed endpoint is still to be served
+        assert queued["payment_intent.succeeded"]["pending_webhooks"] == 2
+        assert queued["charge.succeeded"]["pending_webhooks"] == 0  # nobody subscribed to charges
+
+        drain(wh_server, jobs, lambda: len(ok.requests) >= 1 and len(down.requests) >= 2)
+        served = events()
+        succeeded = served["payment_intent.succeeded"]
+        assert succeeded["pending_webhooks"] == 1  # the endpoint answering 500 is still owed it
+        assert wh_merchant.get(f"/v1/events/{succeeded['id']}").json()["pending_webhooks"] == 1
+
+        def listed(success: str) -> set[str]:
+            page = wh_merchant.get("/v1/events", params={"delivery_success": success, "limit": 100}).json()
+            return {e["id"] for e in page["data"]}
+
+        owed = {e["id"] for e in served.values() if e["pending_webhooks"]}
+        assert succeeded["id"] in owed and served["charge.succeeded"]["id"] not in owed
+        assert owed <= listed("false") and not owed & listed("true")
+        assert served["charge.succeeded"]["id"] in listed("true")
+        bad = wh_merchant.get("/v1/events", params={"delivery_success": "maybe"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "delivery_success"
+    finally:
+        ok.stop()
+        down.stop()
