@@ -180,9 +180,7 @@ async def apply_authorization(
         i_vals.update(status=target, last_payment_error=jsonx.dumps(lpe), payment_method=None, next_action=None)
         emitted = [("charge.failed", "charge"), ("payment_intent.payment_failed", "intent")]
 
-    # Intent first, as every locked path takes them: with guarded updates, the order the rows are locked in.
-    intent = await repo.update_intent(conn, intent, i_vals, version=version)
-    attempt = await repo.update_attempt(conn, attempt, a_vals, version=version)
+    intent, attempt = await _write(conn, intent, attempt, i_vals, a_vals, version)
     await _emit(conn, ctx, intent, attempt, emitted)
     if attempt["status"] == "failed":
         return Applied(intent, attempt, decline_error(intent, attempt))
