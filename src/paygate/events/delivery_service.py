@@ -17,7 +17,7 @@ from paygate.db.dialect import insert_ignore
 from paygate.db.engine import Database
 from paygate.db.tables import events
 from paygate.events.relay import new_delivery
-from paygate.events.subscriptions import matches
+from paygate.events.subscriptions import matches, receiving
 from paygate.events.tables import webhook_attempts as wa
 from paygate.events.tables import webhook_deliveries as wd
 from paygate.events.tables import webhook_endpoints as we
@@ -104,9 +104,7 @@ async def redeliver(db: Database, ctx: AuthContext, event_id: str, p: RedeliverP
     now = clock.now()
     async with db.write() as conn:
         event = await _check_event(conn, ctx, event_id)
-        stmt = select(we).where(
-            we.c.merchant_id == ctx.merchant_id, we.c.livemode == ctx.livemode, we.c.status == "enabled", ~we.c.deleted
-        )
+        stmt = select(we).where(receiving(ctx.merchant_id, ctx.livemode))
         if p.endpoint:
             stmt = stmt.where(we.c.id == p.endpoint)
         targets = [dict(r) for r in (await conn.execute(stmt)).mappings()]

@@ -19,7 +19,7 @@ from paygate.db.engine import Database
 from paygate.db.pagination import ListParams, list_page
 from paygate.db.tables import event_outbox as ob
 from paygate.db.tables import events
-from paygate.events.subscriptions import matches
+from paygate.events.subscriptions import matches, receiving
 from paygate.events.tables import webhook_deliveries as wd
 from paygate.events.tables import webhook_endpoints as we
 from paygate.kit import jsonx
@@ -70,9 +70,7 @@ def _type_clause(pattern: str) -> Any:
 
 
 def _enabled_endpoints(ctx: AuthContext) -> Select[Any]:
-    return select(we.c.enabled_events).where(
-        we.c.merchant_id == ctx.merchant_id, we.c.livemode == ctx.livemode, we.c.status == "enabled", ~we.c.deleted
-    )
+    return select(we.c.enabled_events).where(receiving(ctx.merchant_id, ctx.livemode))
 
 
 async def _pending_webhooks(conn: AsyncConnection, ctx: AuthContext, rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -30,7 +30,7 @@ from paygate.db.tables import event_outbox as ob
 from paygate.db.tables import events
 from paygate.events.publishers import Publisher
 from paygate.events.queries import event_object
-from paygate.events.subscriptions import matches
+from paygate.events.subscriptions import matches, receiving
 from paygate.events.tables import webhook_deliveries as wd
 from paygate.events.tables import webhook_endpoints as we
 from paygate.kit import jsonx
@@ -94,14 +94,7 @@ class RelayJob:
             scopes = {(r["merchant_id"], bool(r["livemode"])) for r in rows}
             endpoints: dict[tuple[str, bool], list[dict[str, Any]]] = {}
             for merchant_id, livemode in scopes:
-                found = await conn.execute(
-                    select(we.c.id, we.c.enabled_events).where(
-                        we.c.merchant_id == merchant_id,
-                        we.c.livemode == livemode,
-                        we.c.status == "enabled",
-                        ~we.c.deleted,
-                    )
-                )
+                found = await conn.execute(select(we.c.id, we.c.enabled_events).where(receiving(merchant_id, livemode)))
                 endpoints[(merchant_id, livemode)] = [dict(e) for e in found.mappings()]
             for r in rows:
                 for ep in endpoints[(r["merchant_id"], bool(r["livemode"]))]:

@@ -1,8 +1,21 @@
-"""Which events an endpoint subscribed to: the one matching rule (relay, redelivery, ``pending_webhooks``)."""
+"""Who receives an event: the merchant's endpoints that are receiving, and the one rule for which event types
+each subscribed to (relay, redelivery, ``pending_webhooks``)."""
 
 from __future__ import annotations
 
-__all__ = ["matches"]
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_
+
+from paygate.events.tables import webhook_endpoints as we
+
+__all__ = ["matches", "receiving"]
+
+
+def receiving(merchant_id: Any, livemode: Any) -> ColumnElement[bool]:
+    """``WHERE`` clause of the endpoints of ``merchant_id`` in mode ``livemode`` (values or columns) that
+    receive events: enabled and not deleted."""
+    return and_(we.c.merchant_id == merchant_id, we.c.livemode == livemode, we.c.status == "enabled", ~we.c.deleted)
 
 
 def matches(enabled_events: list[str], event_type: str) -> bool:
