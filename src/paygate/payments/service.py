@@ -35,8 +35,8 @@ from paygate.connectors.base import (
 from paygate.connectors.errors import ConnectorError
 from paygate.customers.service import CustomerService
 from paygate.db.engine import Database
+from paygate.db.optimistic import optimistic_then_locked
 from paygate.db.pagination import list_page
-from paygate.db.pgbatch import RowChanged
 from paygate.db.tables import payment_intents
 from paygate.events import service as events
 from paygate.idempotency.service import Guard, Reply, error_reply
@@ -434,16 +434,16 @@ class PaymentService:
         (:mod:`paygate.db.pgbatch`): one statement instead of BEGIN, a locked read, the writes and COMMIT. If
         either row changed meanwhile (a status sync, a processor's webhook, a merchant's update), nothing of it
         is written (``RowChanged``) and it runs again on the current rows, read locked, as it always could."""
-        if version is not None:
-            try:
-                async with self.db.write(urgent=True) as conn:
-                    return await record(conn, intent, attempt, version)
-            except RowChanged:
-                pass
-        async with self.db.write(urgent=True) as conn:  # records what the processor decided: served first
-            intent, found = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
+
+        async def locked(conn: AsyncConnection) -> Reply:
+            now_intent, found = await repo.get_intent_and_attempt(conn, ctx, intent["id"], attempt["id"], lock=True)
             assert found is not None
-            return await record(conn, intent, found, None)
+            return await record(conn, now_intent, found, None)
+
+        async def optimistic(conn: AsyncConnection) -> Reply:
+            return await record(conn, intent, attempt, version)
+
+        return await optimistic_then_locked(self.db, optimistic if version is not None else None, locked)
 
     # ------------------------------------------------------------------ create / update
     async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:

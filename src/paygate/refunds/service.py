@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paygate.connectors.base import RefundRequest, RefundResult, RefundStatus
 from paygate.connectors.errors import ConnectorError
 from paygate.db.engine import Database
+from paygate.db.optimistic import optimistic_then_locked
 from paygate.db.pagination import list_page
 from paygate.db.pgbatch import RowChanged
 from paygate.db.tables import refunds
@@ -159,15 +160,15 @@ class RefundService:
             await guard.finish(conn, reply.status, reply.body)
             return reply
 
-        if sent is not None and sent.version is not None and not isinstance(result, ConnectorError):
-            try:
-                async with self.db.write(urgent=True) as conn:
-                    return await record(conn, refund, sent)
-            except RowChanged:
-                pass
-        async with self.db.write(urgent=True) as conn:
-            locked = replace(sent, version=None) if sent else None
-            return await record(conn, await repo.get_refund(conn, ctx, refund["id"], lock=True), locked)
+        async def optimistic(conn: AsyncConnection) -> Reply:
+            return await record(conn, refund, sent)
+
+        async def locked(conn: AsyncConnection) -> Reply:
+            now = await repo.get_refund(conn, ctx, refund["id"], lock=True)
+            return await record(conn, now, replace(sent, version=None) if sent else None)
+
+        guarded = sent is not None and sent.version is not None and not isinstance(result, ConnectorError)
+        return await optimistic_then_locked(self.db, optimistic if guarded else None, locked)
 
     async def _resume(self, ctx: AuthContext, guard: Guard) -> Reply:
         rec = guard.recovery or {}
