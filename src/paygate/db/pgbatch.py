@@ -52,6 +52,10 @@ transaction), and :class:`RowChanged` is raised, so nothing of the transaction i
 take the locked path instead. A guarded ``UPDATE`` that meets a row locked by another transaction waits for
 it, then re-checks its condition on the row's newest version (READ COMMITTED), so a change committed meanwhile
 is seen. A deadlock involving the statement is reported as :class:`RowChanged` too (it was rolled back whole).
+A statement may hold one ``RETURNING`` write besides its guards (an optimistic transaction's idempotency claim):
+it then ends in ``SELECT wR.* FROM wR WHERE 1 / (…) / (…) = 1``, which returns that write's row or fails as
+above — the check is a condition on no column of ``wR``, so PostgreSQL evaluates it once, before the row (a
+``RETURNING`` write is an ``INSERT`` without ``ON CONFLICT``: it has its one row or fails).
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ _UNIQUE_VIOLATION = "23505"
 _GUARD_FAILED = frozenset({"22012", "40P01"})  # division_by_zero (see module docstring), deadlock_detected
 _MAX_ARGS = 30_000  # PostgreSQL allows 32,767 parameters per statement
 # Combined texts by their parts (a transaction shape repeats: the hot path's are a handful). Bounded.
-_COMBINED: dict[tuple[tuple[str, int, bool], ...], str] = {}
+_COMBINED: dict[tuple[tuple[str, int, bool, bool], ...], str] = {}
 _COMBINED_MAX = 512
 
 
@@ -315,16 +319,14 @@ def _groups(batch: list[Write]) -> list[list[Write]]:
     written: dict[str, bool] = {}  # table -> updated in the current run
     args = 0
     returning = False  # the current run holds a RETURNING write (a statement has one main statement)
-    guarded = False  # the current run holds a guarded write (its main statement is the guards' check)
     for w in batch:
         clash = w.table in written and (w.updates or w.serial or written[w.table])
-        clash = clash or (returning and (w.on_row is not None or w.guard)) or (guarded and w.on_row is not None)
+        clash = clash or (returning and w.on_row is not None)  # one main statement: one RETURNING write
         if current and (clash or not w.combinable or not current[-1].combinable or args + len(w.args) > _MAX_ARGS):
             groups.append(current)
-            current, written, args, returning, guarded = [], {}, 0, False, False
+            current, written, args, returning = [], {}, 0, False
         current.append(w)
         returning = returning or w.on_row is not None
-        guarded = guarded or w.guard
         written[w.table] = written.get(w.table, False) or w.updates
         args += len(w.args)
     if current:
@@ -338,14 +340,15 @@ def _one_batch(batch: list[Write]) -> bool:
 
 def combine(parts: list[Write]) -> tuple[str, list[Any]]:
     """One statement: every part but the last as ``wN AS (…)``, the last as the main statement; with guarded
-    parts, every part as ``wN`` and the guards' check as the main statement (module docstring)."""
+    parts, every part as ``wN`` and the guards' check as the main statement, or as the condition on the row of
+    the last part when that is a ``RETURNING`` write (module docstring)."""
     guards = [i for i, part in enumerate(parts) if part.guard]
     if len(parts) == 1 and not guards:
         return parts[0].sql, parts[0].args
     args: list[Any] = []
     for part in parts:
         args.extend(part.args)
-    key = tuple((part.sql, len(part.args), part.guard) for part in parts)
+    key = tuple((part.sql, len(part.args), part.guard, part.on_row is not None) for part in parts)
     sql = _COMBINED.get(key)
     if sql is None:
         texts: list[str] = []
@@ -357,7 +360,11 @@ def combine(parts: list[Write]) -> tuple[str, list[Any]]:
             # Left to right: the first guard's row is locked (and checked) before the next one's is touched.
             check = " / ".join(f"(SELECT count(*) FROM w{i})" for i in guards)
             ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts))
-            sql = f"WITH {ctes} SELECT 1 / {check}"
+            last = len(parts) - 1
+            if parts[last].on_row is not None:
+                sql = f"WITH {ctes} SELECT w{last}.* FROM w{last} WHERE 1 / {check} = 1"
+            else:
+                sql = f"WITH {ctes} SELECT 1 / {check}"
         else:
             ctes = ", ".join(f"w{i} AS ({text})" for i, text in enumerate(texts[:-1]))
             sql = f"WITH {ctes} {texts[-1]}"

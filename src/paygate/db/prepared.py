@@ -200,6 +200,22 @@ class Prepared:
         """The first row as a dict (column name → value), or ``None``."""
         return (await fetch_two(conn, (self, params)))[0]
 
+    async def fetch_unbound(self, conn: AsyncConnection, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row, read by a statement of its own outside the transaction (PostgreSQL, inside
+        ``Database.write`` before it sent or queued anything): one round trip, no ``BEGIN``, no lock, its own
+        snapshot — the read of an optimistic transaction, whose writes must be guarded by the versions it read
+        (:meth:`queue_guarded`). The transaction itself still begins with its first write. ``RuntimeError``
+        when something was sent or queued already; anywhere else (SQLite) the same as :meth:`fetch_one`."""
+        adapter, queue = pgbatch.queue_on(conn)
+        if queue is None:
+            return await self.fetch_one(conn, params)
+        if queue or adapter._transaction is not None or conn.in_transaction():
+            raise RuntimeError("an unbound read must come before anything else in its write transaction")
+        c = self._compiled(_POSTGRES, frozenset(params))
+        args = c.args(params)
+        record = await pgbatch.run(adapter, c.sql, args, lambda db: db.fetchrow(c.sql, *args), begin=False)
+        return None if record is None else dict(record.items())
+
     async def scalar(self, conn: AsyncConnection, params: dict[str, Any]) -> Any:
         """The first column of the first row, or ``None``."""
         row = await self.fetch_one(conn, params)

@@ -165,6 +165,15 @@ class Guard:
             await conn.execute(delete(ik).where(ik.c.id == row_id))
         after_commit(self._forgotten)
 
+    def rolled_back(self) -> None:
+        """The transaction this execution just ran rolled back (and will be run again): a claim it wrote is to be
+        written again — by the next :meth:`checkpoint` / :meth:`finish` — and nothing it learnt of it holds."""
+        if self.claim_pending:  # a claim not known to have committed was written by that transaction
+            self._claim = self.claim_values
+            self.claim_pending = False
+            self.row_id = None
+            self.version = None
+
     def _forgotten(self) -> None:
         self.forgotten = True
 

@@ -11,9 +11,10 @@ time, and executing it through SQLAlchemy cost several times the driver's own wo
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, cast, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
@@ -25,12 +26,16 @@ from paygate.kit.errors import ResourceMissing
 from paygate.merchants.context import AuthContext
 
 __all__ = [
+    "UNGUARDED",
+    "Versions",
     "get_attempt",
     "get_intent",
     "get_intent_and_attempt",
     "get_intent_and_latest_attempt",
     "insert_attempt",
     "insert_intent",
+    "intent_for_change",
+    "intent_for_update",
     "new_intent_row",
     "update_attempt",
     "update_intent",
@@ -134,6 +139,43 @@ _GET_WITH_LATEST_LOCKED = Prepared(
 )
 
 
+# The same pair read unlocked with both rows' versions (PostgreSQL, an optimistic transaction's read): an outer
+# join, so an intent without an attempt is still one statement.
+_GET_WITH_LATEST_VERSIONS = Prepared(
+    select(
+        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
+        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
+        cast(literal_column("payment_intents.xmin"), Text).label("intent_version"),
+        cast(literal_column("payment_attempts.xmin"), Text).label("attempt_version"),
+    )
+    .select_from(pi.outerjoin(pa, pa.c.id == pi.c.latest_charge))
+    .where(
+        pi.c.id == bindparam("_id"),
+        pi.c.merchant_id == bindparam("_merchant"),
+        pi.c.livemode == bindparam("_livemode"),
+    )
+)
+
+
+_GET_INTENT_VERSION = Prepared(
+    select(pi, cast(literal_column("payment_intents.xmin"), Text).label("intent_version")).where(
+        pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The row versions (``xmin::text``) an optimistic transaction read an intent and its latest attempt at; its
+    writes to them are guarded by these (``None``: read locked, writes unguarded)."""
+
+    intent: str | None = None
+    attempt: str | None = None
+
+
+UNGUARDED = Versions()
+
+
 def _split(both: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A joined row of an intent and an attempt, as the two rows."""
     return (
@@ -203,6 +245,42 @@ async def get_intent_and_latest_attempt(
     return intent, attempt
 
 
+async def intent_for_change(
+    conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, optimistic: bool, param: str = "intent"
+) -> tuple[dict[str, Any], dict[str, Any] | None, Versions]:
+    """The intent (or ``ResourceMissing`` naming ``param``) and its latest attempt, for a write transaction that
+    changes them: ``optimistic`` (PostgreSQL), read unlocked by the transaction's first statement
+    (:meth:`Prepared.fetch_unbound <paygate.db.prepared.Prepared.fetch_unbound>`) with their :class:`Versions`,
+    which the caller's writes to them must be guarded by; otherwise read locked
+    (:func:`get_intent_and_latest_attempt`), with :data:`UNGUARDED`."""
+    if not optimistic:
+        intent, attempt = await get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True, param=param)
+        return intent, attempt, UNGUARDED
+    params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    both = await _GET_WITH_LATEST_VERSIONS.fetch_unbound(conn, params)
+    if both is None:
+        raise ResourceMissing("payment_intent", intent_id, param=param)
+    intent, attempt = _split(both)
+    if attempt["id"] is None:
+        return intent, None, Versions(both["intent_version"], None)
+    return intent, attempt, Versions(both["intent_version"], both["attempt_version"])
+
+
+async def intent_for_update(
+    conn: AsyncConnection, ctx: AuthContext, intent_id: str, *, optimistic: bool
+) -> tuple[dict[str, Any], str | None]:
+    """The intent alone, as :func:`intent_for_change` reads it with its latest attempt: ``optimistic``, unlocked
+    with its version (guard the caller's writes to it by that); otherwise locked, with ``None``."""
+    if not optimistic:
+        return await get_intent(conn, ctx, intent_id, lock=True), None
+    params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    row = await _GET_INTENT_VERSION.fetch_unbound(conn, params)
+    if row is None:
+        raise ResourceMissing("payment_intent", intent_id, param="intent")
+    version = row.pop("intent_version")
+    return row, version
+
+
 async def update_intent(
     conn: AsyncConnection, intent: dict[str, Any], values: dict[str, Any], *, version: str | None = None
 ) -> dict[str, Any]:
@@ -221,7 +299,13 @@ async def insert_attempt(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await _INSERT_ATTEMPT.execute(conn, row)
 
 
-async def get_attempt(conn: AsyncConnection, attempt_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_attempt(
+    conn: AsyncConnection, attempt_id: str, *, lock: bool = False, unbound: bool = False
+) -> dict[str, Any] | None:
+    """The attempt, or ``None``. ``unbound``: read as an optimistic transaction's reads are, outside it
+    (:meth:`Prepared.fetch_unbound <paygate.db.prepared.Prepared.fetch_unbound>`; not with ``lock``)."""
+    if unbound:
+        return await _GET_ATTEMPT.fetch_unbound(conn, {"_id": attempt_id})
     stmt = _GET_ATTEMPT_LOCKED if _for_update(conn, lock) else _GET_ATTEMPT
     return await stmt.fetch_one(conn, {"_id": attempt_id})
 

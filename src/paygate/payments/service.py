@@ -11,7 +11,9 @@ attempt the status-sync job resolves; neither can move money twice.
 
 Txn 1 of create-with-confirm, confirm, capture and cancel claims the idempotency key itself; on PostgreSQL it
 then learns the row version its writes carry (``Guard.version``) and txn 2 is first tried optimistically on
-the rows as txn 1 wrote them (:meth:`PaymentService._record`).
+the rows as txn 1 wrote them (:meth:`PaymentService._record`). Txn 1 of confirm, capture and cancel is itself
+optimistic on PostgreSQL (:func:`paygate.db.optimistic.optimistic_first`): it reads the payment unlocked and
+guards its writes by the row versions it read.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from paygate.connectors.base import (
 from paygate.connectors.errors import ConnectorError
 from paygate.customers.service import CustomerService
 from paygate.db.engine import Database
-from paygate.db.optimistic import optimistic_then_locked
+from paygate.db.optimistic import optimistic_first, optimistic_then_locked
 from paygate.db.pagination import list_page
 from paygate.db.tables import payment_intents
 from paygate.events import service as events
@@ -271,13 +273,24 @@ class PaymentService:
         }
 
     async def _new_attempt(
-        self, conn: AsyncConnection, ctx: AuthContext, intent: dict[str, Any], route: Route, guard: Guard
+        self,
+        conn: AsyncConnection,
+        ctx: AuthContext,
+        intent: dict[str, Any],
+        route: Route,
+        guard: Guard,
+        *,
+        changes: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Record an attempt at ``route`` and checkpoint it (part of the caller's transaction)."""
+        """Record an attempt at ``route`` and checkpoint it (part of the caller's transaction). The intent is
+        written once: ``changes`` (columns the caller changed in ``intent`` already) with the attempt's, guarded
+        by ``version`` when given."""
         now = clock.now()
         attempt = self._attempt_row(ctx, intent, route, now)
         await repo.insert_attempt(conn, attempt)
-        intent = await repo.update_intent(conn, intent, self._processing(attempt, route, now))
+        processing = {**(changes or {}), **self._processing(attempt, route, now)}
+        intent = await repo.update_intent(conn, intent, processing, version=version)
         await guard.checkpoint(conn, {"op": "authorize", "intent": intent["id"], "attempt": attempt["id"]})
         return intent, attempt
 
@@ -287,11 +300,14 @@ class PaymentService:
         ctx: AuthContext,
         intent: dict[str, Any],
         guard: Guard,
-        facts: tuple[str | None, str | None] | None = None,
+        facts: tuple[str | None, str | None] | None,
+        changes: dict[str, Any],
+        version: str | None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[Route]]:
-        """txn 1 of a confirmation: choose the processors, record the first attempt and the checkpoint."""
+        """txn 1 of a confirmation: choose the processors, record the first attempt and the checkpoint
+        (:meth:`_new_attempt`)."""
         routes = await self._routes(ctx, intent, facts)
-        intent, attempt = await self._new_attempt(conn, ctx, intent, routes[0], guard)
+        intent, attempt = await self._new_attempt(conn, ctx, intent, routes[0], guard, changes=changes, version=version)
         return intent, attempt, routes
 
     async def _drive_authorization(
@@ -561,8 +577,9 @@ class PaymentService:
         facts = await self._payment_method_facts(ctx, p.payment_method) if p.payment_method else None
         if prepared is not None:
             facts = (prepared.row.get("brand"), prepared.row.get("country"))
-        async with self.db.write() as conn:
-            intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
+
+        async def txn1(conn: AsyncConnection, optimistic: bool) -> tuple[Row, Row, list[Route]]:
+            intent, v = await repo.intent_for_update(conn, ctx, intent_id, optimistic=optimistic)
             if intent["pending_op"]:
                 raise LockTimeout(intent_id)
             check_action(intent["status"], Action.CONFIRM, intent_id=intent_id)
@@ -588,9 +605,9 @@ class PaymentService:
                     code="payment_intent_unexpected_state",
                     param="payment_method",
                 )
-            if values:
-                await repo.update_intent(conn, intent, values)
-            intent, attempt, routes = await self._begin_authorization(conn, ctx, intent, guard, facts)
+            return await self._begin_authorization(conn, ctx, intent, guard, facts, values, v)
+
+        intent, attempt, routes = await optimistic_first(self.db, txn1, rolled_back=guard.rolled_back)
         return await self._drive_authorization(
             ctx, intent, attempt, routes, guard, p.expand, error_on_requires_action=bool(p.error_on_requires_action)
         )
@@ -600,8 +617,9 @@ class PaymentService:
         _check_expand(p.expand)
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
-        async with self.db.write() as conn:
-            intent, attempt = await repo.get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True)
+
+        async def txn1(conn: AsyncConnection, optimistic: bool) -> tuple[Row, Row, int]:
+            intent, attempt, v = await repo.intent_for_change(conn, ctx, intent_id, optimistic=optimistic)
             if intent["pending_op"]:
                 raise LockTimeout(intent_id)
             check_action(intent["status"], Action.CAPTURE, intent_id=intent_id)
@@ -619,12 +637,15 @@ class PaymentService:
             for field in ("statement_descriptor", "statement_descriptor_suffix"):
                 if getattr(p, field) is not None:
                     values[field] = getattr(p, field)
-            intent = await repo.update_intent(conn, intent, values)
+            intent = await repo.update_intent(conn, intent, values, version=v.intent)
             assert attempt is not None
-            attempt = await _touched(conn, guard, attempt)
+            attempt = await _touched(conn, guard, attempt, v.attempt)
             await guard.checkpoint(
                 conn, {"op": "capture", "intent": intent_id, "attempt": attempt["id"], "amount": amount}
             )
+            return intent, attempt, amount
+
+        intent, attempt, amount = await optimistic_first(self.db, txn1, rolled_back=guard.rolled_back)
         return await self._run_capture(ctx, intent, attempt, guard.version, amount, guard, p.expand)
 
     async def _run_capture(
@@ -687,8 +708,9 @@ class PaymentService:
         _check_expand(p.expand)
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
-        async with self.db.write() as conn:
-            intent, attempt = await repo.get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True)
+
+        async def txn1(conn: AsyncConnection, optimistic: bool) -> Reply | tuple[Row, Row]:
+            intent, attempt, v = await repo.intent_for_change(conn, ctx, intent_id, optimistic=optimistic)
             if intent["pending_op"]:
                 raise LockTimeout(intent_id)
             check_action(intent["status"], Action.CANCEL, intent_id=intent_id)
@@ -705,17 +727,24 @@ class PaymentService:
                         "cancellation_reason": p.cancellation_reason,
                         "updated": now,
                     },
+                    version=v.intent,
                 )
                 await events.emit(conn, ctx, "payment_intent.canceled", intent_object(intent))
                 reply = _ok(await self._object(conn, intent, p.expand))
                 await guard.finish(conn, reply.status, reply.body)
                 return reply
-            intent = await repo.update_intent(conn, intent, {"pending_op": "void", "updated": now})
+            intent = await repo.update_intent(conn, intent, {"pending_op": "void", "updated": now}, version=v.intent)
             assert attempt is not None
-            attempt = await _touched(conn, guard, attempt)
+            attempt = await _touched(conn, guard, attempt, v.attempt)
             await guard.checkpoint(
                 conn, {"op": "void", "intent": intent_id, "attempt": attempt["id"], "reason": p.cancellation_reason}
             )
+            return intent, attempt
+
+        done = await optimistic_first(self.db, txn1, rolled_back=guard.rolled_back)
+        if isinstance(done, Reply):
+            return done
+        intent, attempt = done
         return await self._run_void(ctx, intent, attempt, guard.version, p.cancellation_reason, guard, p.expand)
 
     async def _run_void(
@@ -782,9 +811,11 @@ class _HeldCvc:
     cvc: str | None = dataclasses.field(default=None, repr=False)
 
 
-async def _touched(conn: AsyncConnection, guard: Guard, attempt: dict[str, Any]) -> dict[str, Any]:
+async def _touched(conn: AsyncConnection, guard: Guard, attempt: dict[str, Any], version: str | None) -> dict[str, Any]:
     """In a txn 1 whose claim will learn its row version (PostgreSQL), write the attempt too (its ``updated``), so
-    that it carries that version like the intent and txn 2 can be optimistic about both."""
-    if not guard.learns_version(conn):
+    that it carries that version like the intent and txn 2 can be optimistic about both. In an optimistic txn 1
+    (``version``: the attempt as read) the write is guarded and made in any case: it is what checks that the
+    attempt is still the one decided on, as the locked read's lock does."""
+    if version is None and not guard.learns_version(conn):
         return attempt
-    return await repo.update_attempt(conn, attempt, {"updated": clock.now()})
+    return await repo.update_attempt(conn, attempt, {"updated": clock.now()}, version=version)

@@ -1,15 +1,20 @@
 """Refund operations.
 
-Refunds never exceed what was captured, also under concurrent requests: txn 1 locks the PaymentIntent row
-(``FOR UPDATE`` on PostgreSQL; the ``BEGIN IMMEDIATE`` write lock on SQLite) and *reserves* the amount in
-``amount_refund_pending``; a CHECK constraint (refunded + pending ≤ received) backs the check in the database
-itself. The processor is called with the refund id as idempotency key, and txn 2 moves the reservation into
-``amount_refunded`` (success, with a ledger journal) or releases it (failure). An unknown outcome keeps the
-reservation until the status sync learns the answer.
+Refunds never exceed what was captured, also under concurrent requests: txn 1 decides on the PaymentIntent row
+as it is — written only while unchanged since it was read (below), or read locked (``FOR UPDATE`` on PostgreSQL;
+the ``BEGIN IMMEDIATE`` write lock on SQLite) — and *reserves* the amount in ``amount_refund_pending``; a CHECK
+constraint (refunded + pending ≤ received) backs the check in the database itself. The processor is called with
+the refund id as idempotency key, and txn 2 moves the reservation into ``amount_refunded`` (success, with a
+ledger journal) or releases it (failure). An unknown outcome keeps the reservation until the status sync learns
+the answer.
 
-Txn 1 claims the idempotency key itself; on PostgreSQL txn 2 is then first tried optimistically on the refund
-and intent rows as txn 1 wrote them (guarded by their row version, as a payment's txn 2: see
-:meth:`paygate.payments.service.PaymentService._record`), and read locked only if either changed meanwhile.
+On PostgreSQL txn 1 is optimistic (:func:`paygate.db.optimistic.optimistic_first`): it reads the intent
+unlocked and its reservation is a write guarded by the row version it read, so a concurrent change (another
+refund's reservation) makes it run again on the intent read locked; the reservation is always decided on the
+intent as it is. Txn 1 claims the idempotency key itself; on PostgreSQL txn 2 is then first tried
+optimistically on the refund and intent rows as txn 1 wrote them (guarded by their row version, as a payment's
+txn 2: see :meth:`paygate.payments.service.PaymentService._record`), and read locked only if either changed
+meanwhile.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from paygate.connectors.base import RefundRequest, RefundResult, RefundStatus
 from paygate.connectors.errors import ConnectorError
 from paygate.db.engine import Database
-from paygate.db.optimistic import optimistic_then_locked
+from paygate.db.optimistic import optimistic_first, optimistic_then_locked
 from paygate.db.pagination import list_page
 from paygate.db.pgbatch import RowChanged
 from paygate.db.tables import refunds
@@ -80,7 +85,9 @@ class RefundService:
             await guard.finish(conn, reply.status, reply.body)
             return reply
 
-    async def _intent_id_for(self, conn: AsyncConnection, ctx: AuthContext, p: CreateParams) -> str:
+    async def _intent_id_for(self, conn: AsyncConnection, ctx: AuthContext, p: CreateParams, *, unbound: bool) -> str:
+        """The intent the refund is for (``charge`` is looked up: an attempt's intent never changes, so the read
+        needs no lock; ``unbound`` in an optimistic transaction, whose reads come before the transaction)."""
         if p.payment_intent and p.charge:
             raise InvalidRequest("You may only specify one of: charge, payment_intent.", param="charge")
         if p.payment_intent:
@@ -91,7 +98,7 @@ class RefundService:
                 code="parameter_missing",
                 param="payment_intent",
             )
-        attempt = await pay_repo.get_attempt(conn, p.charge)
+        attempt = await pay_repo.get_attempt(conn, p.charge, unbound=unbound)
         if attempt is None or attempt["merchant_id"] != ctx.merchant_id or bool(attempt["livemode"]) != ctx.livemode:
             raise ResourceMissing("charge", p.charge, param="charge")
         return str(attempt["intent_id"])
@@ -99,10 +106,13 @@ class RefundService:
     async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:
         if guard.recovery:
             return await self._resume(ctx, guard)
-        async with self.db.write() as conn:
-            intent_id = await self._intent_id_for(conn, ctx, p)
-            intent, attempt = await pay_repo.get_intent_and_latest_attempt(
-                conn, ctx, intent_id, lock=True, param="payment_intent"
+
+        async def txn1(
+            conn: AsyncConnection, optimistic: bool
+        ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+            intent_id = await self._intent_id_for(conn, ctx, p, unbound=optimistic)
+            intent, attempt, v = await pay_repo.intent_for_change(
+                conn, ctx, intent_id, optimistic=optimistic, param="payment_intent"
             )
             check_action(intent["status"], Action.REFUND, intent_id=intent_id)
             charge_id = intent["latest_charge"]
@@ -143,11 +153,17 @@ class RefundService:
             }
             await repo.insert_refund(conn, refund)
             intent = await pay_repo.update_intent(
-                conn, intent, {"amount_refund_pending": intent["amount_refund_pending"] + amount, "updated": now}
+                conn,
+                intent,
+                {"amount_refund_pending": intent["amount_refund_pending"] + amount, "updated": now},
+                version=v.intent,
             )
             await guard.checkpoint(conn, {"op": "refund", "refund": refund["id"]})
             await events.emit(conn, ctx, "refund.created", refund_object(refund))
-        assert attempt is not None  # refundable: the intent has a captured charge
+            assert attempt is not None  # refundable: the intent has a captured charge
+            return refund, intent, attempt
+
+        refund, intent, attempt = await optimistic_first(self.db, txn1, rolled_back=guard.rolled_back)
         return await self._send(ctx, refund, guard, Sent(intent, attempt, guard.version))
 
     async def _send(self, ctx: AuthContext, refund: dict[str, Any], guard: Guard, sent: Sent | None = None) -> Reply:

@@ -715,6 +715,113 @@ def test_a_guarded_write_waits_for_a_transaction_holding_its_row_then_judges_the
     assert name == ("holder" if other_changes_it else "optimistic")
 
 
+async def _read_then_claim(
+    db: Database,
+    owner: str,
+    key: str,
+    delivered: list[Any],
+    *,
+    before_write: Callable[[], Awaitable[None]] | None = None,
+) -> list[str]:
+    """An optimistic transaction: read ``owner``'s version unbound, rename it guarded by that version and claim
+    ``key``; ``before_write`` runs between the read and the writes. The claim's id and version are appended to
+    ``delivered`` when they arrive. Returns the first word of each statement sent."""
+    recorders: list[_Recorder] = []
+    try:
+        async with db.write() as conn:
+            recorders.append(_Recorder(conn))
+            read = await _VERSION_OF.fetch_unbound(conn, {"_id": owner})
+            assert read is not None
+            if before_write is not None:
+                await before_write()
+            _GUARDED_RENAME.queue_guarded(conn, {"name": "optimistic", "_id": owner, "_version": read["version"]})
+            await insert_unique(
+                conn,
+                idempotency_keys,
+                _key(owner, key),
+                on_id=delivered.append,
+                taken=_Taken,
+                on_version=delivered.append,
+            )
+    finally:
+        sent = recorders[0].stop()
+    return sent
+
+
+@postgres_only
+def test_an_unbound_read_then_guarded_writes_with_a_claim_are_two_statements_without_begin_or_commit(
+    database_url: str,
+) -> None:
+    async def body(db: Database) -> tuple[list[str], list[Any], bool, str, str]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        key = new_id("key")
+        delivered: list[Any] = []
+        sent = await _read_then_claim(db, owner["id"], key, delivered)
+        exists = await _companion_exists(db, {"key": key})
+        return sent, delivered, exists, await _name(db, owner["id"]), await _version(db, owner["id"])
+
+    sent, delivered, exists, name, version = run(database_url, body)
+    assert sent == ["SELECT", "WITH"]
+    assert exists and name == "optimistic"
+    assert len(delivered) == 2 and delivered[1] == version  # the claim's id, then its version: the renamed row's
+
+
+@postgres_only
+def test_a_claim_sent_with_a_guard_that_fails_is_not_written_and_delivers_nothing(database_url: str) -> None:
+    async def body(db: Database) -> tuple[list[Any], bool, str]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        key = new_id("key")
+
+        async def someone_else_renames() -> None:
+            async with db.write() as conn:
+                await _SET_NAME.execute(conn, {"name": "changed meanwhile", "_id": owner["id"]})
+
+        delivered: list[Any] = []
+        with pytest.raises(RowChanged):
+            await _read_then_claim(db, owner["id"], key, delivered, before_write=someone_else_renames)
+        return delivered, await _companion_exists(db, {"key": key}), await _name(db, owner["id"])
+
+    assert run(database_url, body) == ([], False, "changed meanwhile")
+
+
+@postgres_only
+def test_an_unbound_read_after_anything_was_queued_or_sent_is_refused(database_url: str) -> None:
+    async def body(db: Database) -> list[str]:
+        owner = _row()
+        refused: list[str] = []
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+            with pytest.raises(RuntimeError):
+                await _BY_ID.fetch_unbound(conn, {"_id": owner["id"]})
+            refused.append("queued")
+        async with db.write() as conn:
+            await _BY_ID.fetch_one(conn, {"_id": owner["id"]})
+            with pytest.raises(RuntimeError):
+                await _BY_ID.fetch_unbound(conn, {"_id": owner["id"]})
+            refused.append("sent")
+        return refused
+
+    assert run(database_url, body) == ["queued", "sent"]
+
+
+def test_an_unbound_read_outside_postgres_is_an_ordinary_read(database_url: str) -> None:
+    async def body(db: Database) -> tuple[Any, Any]:
+        owner = _row()
+        async with db.write() as conn:
+            await _INSERT.execute(conn, owner)
+        async with db.write() as conn:
+            inside = await _BY_ID.fetch_unbound(conn, {"_id": owner["id"]})
+        async with db.read() as conn:
+            outside = await _BY_ID.fetch_unbound(conn, {"_id": owner["id"]})
+        return (inside or {}).get("name"), (outside or {}).get("name")
+
+    assert run(database_url, body) == ("m", "m")
+
+
 # ------------------------------------------------------------------------------------------- kept write connections
 async def _backend_pid(conn: Any) -> int:
     return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
