@@ -81,6 +81,32 @@ def test_refunds_never_exceed_captured_amount_under_concurrency(merchant: Mercha
     _ledger_ok(merchant)
 
 
+def test_concurrent_keyed_refunds_each_claim_their_key_once_and_replay_their_own_answer(merchant: Merchant) -> None:
+    """On PostgreSQL their first transactions read the intent unlocked and most find it changed by another's
+    reservation: each then decides again on the row read locked, its key claimed by the transaction that
+    commits. Whatever path it took, a key answers the same thereafter."""
+    pi = merchant.post(
+        "/v1/payment_intents",
+        {"amount": "5000", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+    ).json()
+    reqs = [
+        ("/v1/refunds", {"payment_intent": pi["id"], "amount": "600"}, {"Idempotency-Key": f"refund-{i}"})
+        for i in range(12)
+    ]
+    first = asyncio.run(_fire(merchant, reqs))
+
+    assert sorted(r.status_code for r in first) == [200] * 8 + [400] * 4  # 8 * 600 <= 5,000 < 9 * 600
+    again = asyncio.run(_fire(merchant, reqs))
+    for before, after in zip(first, again, strict=True):
+        assert after.headers["idempotent-replayed"] == "true"
+        assert (after.status_code, after.content) == (before.status_code, before.content)
+    charge = merchant.get(f"/v1/payment_intents/{pi['id']}", params={"expand[]": "latest_charge"}).json()
+    assert charge["latest_charge"]["amount_refunded"] == 4800
+    refunds = merchant.get("/v1/refunds", params={"payment_intent": pi["id"], "limit": 100}).json()["data"]
+    assert len(refunds) == 8 and sum(r["amount"] for r in refunds) == 4800
+    _ledger_ok(merchant)
+
+
 def test_two_concurrent_captures_exactly_one_succeeds(merchant: Merchant) -> None:
     pi = merchant.post(
         "/v1/payment_intents",
