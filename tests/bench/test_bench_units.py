@@ -23,6 +23,7 @@ from paygate.simulator.app import create_app
 from paygate.simulator.config import SimConfig
 from paygate.simulator.runtime import json_answer
 from paygate.simulator.store import Store, Stored, Txn, _Answer, _Pending, new_id
+from paygate.simulator.webhooks import ATTEMPTS_PER_PAYMENT
 
 
 def _txn(ref: str) -> Txn:
@@ -121,6 +122,27 @@ def test_a_finished_idempotent_answer_is_kept_as_one_compact_record_and_replayed
             assert (await _authorize(client, 0)).json()["id"] != first[0].json()["id"]  # evicted: the key is free
 
     asyncio.run(go())
+
+
+def test_the_simulators_webhook_attempt_log_keeps_only_the_newest_attempts_under_a_retention_limit() -> None:
+    retain = 3
+    config = SimConfig(retain_payments=retain, webhook_url="http://127.0.0.1:9/hooks", webhook_max_attempts=1)
+    app = create_app(config)
+    sender = app.app.state.runtime.webhooks  # type: ignore[attr-defined]
+
+    async def go() -> list[str]:
+        async with _client(app) as client:
+            for i in range(40):  # more attempts than the log keeps
+                assert (await _authorize(client, i)).status_code == 200
+            for _ in range(500):  # every event's one attempt fails fast (nothing listens on port 9)
+                if sender.attempts and sender._queue.empty() and not sender._tasks:
+                    break
+                await asyncio.sleep(0.01)
+            await sender.stop()
+            return [row["event_id"] for row in sender.attempts]
+
+    kept = asyncio.run(go())
+    assert 0 < len(kept) <= ATTEMPTS_PER_PAYMENT * retain  # of 40 payments' events, each attempted
 
 
 def test_concurrent_duplicates_wait_for_the_first_answer_and_only_it_holds_a_future() -> None:

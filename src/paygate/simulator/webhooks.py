@@ -10,7 +10,9 @@ Contract:
 * Faults (per event, from the live config): ``webhook_drop_rate`` never sends it, ``webhook_duplicate_rate``
   sends it twice, ``webhook_reorder_rate`` holds it back until after the next event (or one second),
   ``webhook_delay_ms`` delays every event before its first attempt.
-* Every attempt (and every drop) is appended to :attr:`WebhookSender.attempts` for ``GET /_sim/webhooks``.
+* Every attempt (and every drop) is appended to :attr:`WebhookSender.attempts` for ``GET /_sim/webhooks``;
+  with a payment retention limit (``retain_payments``) only the newest ``ATTEMPTS_PER_PAYMENT * retain`` are
+  kept, as the store keeps its operations, so a long run with webhooks configured holds bounded memory.
 * Timestamped signatures are computed per attempt (a retry carries a fresh timestamp).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +31,9 @@ import httpx2
 from paygate.simulator.config import SimConfig
 from paygate.simulator.store import StoreEvent
 
-__all__ = ["OutboundEvent", "Renderer", "WebhookSender"]
+__all__ = ["ATTEMPTS_PER_PAYMENT", "OutboundEvent", "Renderer", "WebhookSender"]
+
+ATTEMPTS_PER_PAYMENT = 8  # attempts kept per retained payment: a few events each, a retry or two
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,7 @@ class WebhookSender:
         self._config = config
         self._renderers = renderers
         self._rng = rng
-        self.attempts: list[dict[str, Any]] = []
+        self.attempts: deque[dict[str, Any]] = deque()
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -200,3 +205,7 @@ class WebhookSender:
                 "timestamp": time.time(),
             }
         )
+        retain = self._config().retain_payments
+        if retain is not None:
+            while len(self.attempts) > ATTEMPTS_PER_PAYMENT * retain:
+                self.attempts.popleft()
