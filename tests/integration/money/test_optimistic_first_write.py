@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 from paygate.db.tables import idempotency_keys, ledger_journals
 from paygate.db.tables import payment_intents as pi
 from paygate.db.tables import refunds as refunds_table
-from paygate.ledger.service import verify
 from paygate.payments import repository as repo
 from tests.conftest import Merchant
+from tests.integration.money._support import ledger_problems, scalar
 from tests.support.databases import selected_backends
 
 pytestmark = pytest.mark.db
@@ -60,22 +60,6 @@ def _set(merchant: Merchant, table: Any, row_id: str, **values: Any) -> Meanwhil
     return change
 
 
-def _scalar(merchant: Merchant, stmt: Any) -> Any:
-    async def go() -> Any:
-        async with merchant.server.gateway.db.read() as conn:
-            return (await conn.execute(stmt)).scalar_one()
-
-    return merchant.server.call(go())
-
-
-def _ledger_problems(merchant: Merchant) -> list[str]:
-    async def go() -> list[str]:
-        async with merchant.server.gateway.db.read() as conn:
-            return (await verify(conn)).problems
-
-    return merchant.server.call(go())
-
-
 def _post(merchant: Merchant, path: str, data: dict[str, str], key: str) -> dict[str, Any]:
     resp = merchant.post(path, data, headers={"Idempotency-Key": key})
     assert resp.status_code == 200, resp.text
@@ -102,7 +86,7 @@ def test_confirm_capture_cancel_and_refund_read_the_payment_unlocked_on_postgres
     assert (confirmed["status"], captured["status"], voided["status"]) == ("succeeded", "succeeded", "canceled")
     assert refund["status"] == "succeeded" and unkeyed.json()["amount"] == 2500
     assert reads == [merchant.server.backend == "postgres"] * 5
-    assert _ledger_problems(merchant) == []
+    assert ledger_problems(merchant) == []
 
 
 @postgres_only
@@ -121,10 +105,10 @@ def test_a_capture_whose_payment_changed_after_its_read_is_decided_again_on_the_
     replay = merchant.post(f"/v1/payment_intents/{authorized['id']}/capture", {}, headers={"Idempotency-Key": "ch-2"})
     assert replay.headers.get("Idempotent-Replayed") == "true" and replay.content == captured.content
     keys = select(func.count()).where(idempotency_keys.c.merchant_id == merchant.id, idempotency_keys.c.key == "ch-2")
-    assert _scalar(merchant, keys) == 1
+    assert scalar(merchant, keys) == 1
     journals = select(func.count()).where(ledger_journals.c.payment_intent == authorized["id"])
-    assert _scalar(merchant, journals) == 1
-    assert _ledger_problems(merchant) == []
+    assert scalar(merchant, journals) == 1
+    assert ledger_problems(merchant) == []
 
 
 @postgres_only
@@ -140,9 +124,9 @@ def test_a_refund_whose_amount_was_reserved_by_another_after_its_read_is_refused
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == "charge_already_refunded"
     assert reads == [True, False]
-    assert _scalar(merchant, select(pi.c.amount_refund_pending).where(pi.c.id == paid["id"])) == 2500
+    assert scalar(merchant, select(pi.c.amount_refund_pending).where(pi.c.id == paid["id"])) == 2500
     count = select(func.count()).where(refunds_table.c.payment_intent == paid["id"])
-    assert _scalar(merchant, count) == 0  # nothing of the optimistic try was written
+    assert scalar(merchant, count) == 0  # nothing of the optimistic try was written
 
 
 @postgres_only

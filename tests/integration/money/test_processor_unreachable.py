@@ -11,8 +11,8 @@ import pytest
 from paygate.connectors.errors import ProcessorUnavailable
 from paygate.connectors.sandbox import SandboxConnector
 from paygate.kit.clock import clock
-from paygate.ledger.service import verify
 from tests.conftest import Merchant
+from tests.integration.money._support import ledger_problems
 
 pytestmark = pytest.mark.db
 
@@ -47,14 +47,6 @@ def _authorized(merchant: Merchant) -> dict[str, Any]:
     return dict(created.json())
 
 
-def _ledger_problems(merchant: Merchant) -> list[str]:
-    async def go() -> list[str]:
-        async with merchant.server.gateway.db.read() as conn:
-            return (await verify(conn)).problems
-
-    return merchant.server.call(go())
-
-
 def test_a_capture_the_processor_never_received_is_retryable_with_the_same_key_and_leaves_nothing_locked(
     merchant: Merchant, processor_down: list[str]
 ) -> None:
@@ -78,7 +70,7 @@ def test_a_capture_the_processor_never_received_is_retryable_with_the_same_key_a
     replay = merchant.post(capture, {"amount_to_capture": "3000"}, headers={"Idempotency-Key": "cap-down"})
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.json() == retried.json()
     assert len(sandbox.operations_of("capture", f"{pi['latest_charge']}-capture")) == 1
-    assert _ledger_problems(merchant) == []
+    assert ledger_problems(merchant) == []
 
 
 def test_a_void_the_processor_never_received_leaves_the_authorization_cancelable_with_another_key(
@@ -125,4 +117,4 @@ def test_a_refund_the_processor_never_received_is_answered_pending_and_sent_once
     assert len(merchant.server.gateway.sandbox.operations_of("refund", refund.json()["id"])) == 1
     charge = merchant.get(f"/v1/payment_intents/{pi['id']}", params={"expand[]": "latest_charge"}).json()
     assert charge["latest_charge"]["amount_refunded"] == 4000 and charge["latest_charge"]["refunded"] is True
-    assert _ledger_problems(merchant) == []
+    assert ledger_problems(merchant) == []

@@ -17,13 +17,13 @@ from paygate.connectors.errors import ConnectorError
 from paygate.connectors.sandbox import SandboxConnector
 from paygate.db.tables import events, ledger_journals
 from paygate.db.tables import payment_intents as pi
-from paygate.ledger.service import verify
 from paygate.merchants.context import AuthContext
 from paygate.payments import flows
 from paygate.payments import repository as repo
 from paygate.refunds import repository as refund_repo
 from paygate.refunds.service import apply_refund_result
 from tests.conftest import Merchant
+from tests.integration.money._support import ledger_problems, scalar
 
 pytestmark = pytest.mark.db
 
@@ -54,22 +54,6 @@ def _after_the_processor(merchant: Merchant, monkeypatch: pytest.MonkeyPatch, me
         return result
 
     monkeypatch.setattr(payments, "_authorize", authorize)
-
-
-def _scalar(merchant: Merchant, stmt: Any) -> Any:
-    async def go() -> Any:
-        async with merchant.server.gateway.db.read() as conn:
-            return (await conn.execute(stmt)).scalar_one()
-
-    return merchant.server.call(go())
-
-
-def _ledger_problems(merchant: Merchant) -> list[str]:
-    async def go() -> list[str]:
-        async with merchant.server.gateway.db.read() as conn:
-            return (await verify(conn)).problems
-
-    return merchant.server.call(go())
 
 
 def test_a_card_payment_records_its_answer_without_a_locked_read_on_postgres_only(
@@ -111,10 +95,10 @@ def test_an_answer_applied_by_someone_else_meanwhile_is_not_applied_twice(
     assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
     intent_id = paid.json()["id"]
     assert locked_reads == [intent_id, intent_id]  # the sync's, then txn 2's fallback (SQLite: its only path)
-    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent_id)) == 1
+    assert scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent_id)) == 1
     succeeded = select(func.count()).where(events.c.object_id == intent_id, events.c.type == "payment_intent.succeeded")
-    assert _scalar(merchant, succeeded) == 1
-    assert _ledger_problems(merchant) == []
+    assert scalar(merchant, succeeded) == 1
+    assert ledger_problems(merchant) == []
 
 
 def test_a_change_to_the_intent_meanwhile_is_kept_and_shown_in_the_answer(
@@ -135,7 +119,7 @@ def test_a_change_to_the_intent_meanwhile_is_kept_and_shown_in_the_answer(
 
     assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
     assert paid.json()["description"] == "changed while at the processor"
-    stored = _scalar(merchant, select(pi.c.description).where(pi.c.id == paid.json()["id"]))
+    stored = scalar(merchant, select(pi.c.description).where(pi.c.id == paid.json()["id"]))
     assert stored == "changed while at the processor"
     replay = merchant.post(
         "/v1/payment_intents", {**CARD, "description": "at creation"}, headers={"Idempotency-Key": "opt-3"}
@@ -197,8 +181,8 @@ def test_a_capture_and_a_void_record_their_answers_without_a_locked_read_on_post
 
     optimistic = merchant.server.backend == "postgres"
     assert locked_reads == ([] if optimistic else [to_capture["id"], to_void["id"]]) + [unkeyed["id"]]
-    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == to_capture["id"])) == 1
-    assert _ledger_problems(merchant) == []
+    assert scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == to_capture["id"])) == 1
+    assert ledger_problems(merchant) == []
 
 
 def test_a_capture_the_status_sync_recorded_meanwhile_is_recorded_once(
@@ -225,12 +209,12 @@ def test_a_capture_the_status_sync_recorded_meanwhile_is_recorded_once(
 
     assert captured.status_code == 200 and captured.json()["status"] == "succeeded", captured.text
     assert locked_reads == [intent["id"], intent["id"]]  # the sync's, then txn 2's fallback (SQLite: its only path)
-    assert _scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent["id"])) == 1
+    assert scalar(merchant, select(func.count()).where(ledger_journals.c.payment_intent == intent["id"])) == 1
     succeeded = select(func.count()).where(
         events.c.object_id == intent["id"], events.c.type == "payment_intent.succeeded"
     )
-    assert _scalar(merchant, succeeded) == 1
-    assert _ledger_problems(merchant) == []
+    assert scalar(merchant, succeeded) == 1
+    assert ledger_problems(merchant) == []
 
 
 def test_a_change_to_the_intent_during_a_void_is_kept_and_shown_in_the_answer(
@@ -288,7 +272,7 @@ def test_a_refund_records_its_answer_without_a_locked_read_on_postgres_only(
     assert locked_reads == ([] if optimistic else [refund.json()["id"]]) + [rest.json()["id"]]
     charge = merchant.get(f"/v1/payment_intents/{paid['id']}", params={"expand[]": "latest_charge"}).json()
     assert charge["latest_charge"]["amount_refunded"] == 2500
-    assert _ledger_problems(merchant) == []
+    assert ledger_problems(merchant) == []
 
 
 def test_a_refund_the_status_sync_recorded_meanwhile_is_recorded_once(
@@ -312,7 +296,7 @@ def test_a_refund_the_status_sync_recorded_meanwhile_is_recorded_once(
     refund_id = refund.json()["id"]
     assert locked_reads == [refund_id, refund_id]  # the sync's, then txn 2's fallback (SQLite: its only path)
     journals = select(func.count()).where(ledger_journals.c.ref_id == refund_id)
-    assert _scalar(merchant, journals) == 1
+    assert scalar(merchant, journals) == 1
     charge = merchant.get(f"/v1/payment_intents/{paid['id']}", params={"expand[]": "latest_charge"}).json()
     assert charge["latest_charge"]["amount_refunded"] == 2500
-    assert _ledger_problems(merchant) == []
+    assert ledger_problems(merchant) == []
