@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from paygate.kit.clock import clock
 from tests.checkout._sessions_support import (
     card,
+    clock_moved,
     count_rows,
     create_session,
     events_for,
@@ -166,6 +168,35 @@ def test_create_with_idempotency_key_replays_the_same_session(merchant: Merchant
     assert first.status_code == second.status_code == 200
     assert second.headers.get("Idempotent-Replayed") == "true"
     assert first.json()["id"] == second.json()["id"]
+    assert count_rows(merchant.server, merchant.id)[0] == 1
+
+
+def test_a_create_replayed_after_its_expires_at_passed_gets_its_stored_session(merchant: Merchant) -> None:
+    """A retry of a create that succeeded (an SDK retrying after a lost answer, hours later) is a replay, even
+    though its expires_at would now be refused."""
+    headers = {"Idempotency-Key": "checkout-expiring-1"}
+    form = session_form(expires_at=str(clock.now() + 3600))
+    first = merchant.http.post("/v1/checkout/sessions", data=form, headers=headers)
+    assert first.status_code == 200, first.text
+    with clock_moved(2 * 3600):
+        again = merchant.http.post("/v1/checkout/sessions", data=form, headers=headers)
+        fresh = merchant.http.post("/v1/checkout/sessions", data=form, headers={"Idempotency-Key": "checkout-late"})
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert again.content == first.content
+    assert fresh.status_code == 400 and fresh.json()["error"]["param"] == "expires_at"  # a new request is checked
+    assert count_rows(merchant.server, merchant.id)[0] == 1
+
+
+def test_a_create_refused_by_its_checks_is_not_stored_under_its_key(merchant: Merchant) -> None:
+    headers = {"Idempotency-Key": "checkout-retry-after-fix"}
+    too_soon = merchant.http.post(
+        "/v1/checkout/sessions", data=session_form(expires_at=str(clock.now() + 60)), headers=headers
+    )
+    assert too_soon.status_code == 400 and too_soon.json()["error"]["param"] == "expires_at", too_soon.text
+    unknown = merchant.http.post("/v1/checkout/sessions", data=session_form(customer="cus_missing"), headers=headers)
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "customer", unknown.text
+    fixed = merchant.http.post("/v1/checkout/sessions", data=session_form(), headers=headers)  # other parameters
+    assert fixed.status_code == 200 and fixed.headers.get("Idempotent-Replayed") is None, fixed.text
     assert count_rows(merchant.server, merchant.id)[0] == 1
 
 

@@ -1,7 +1,8 @@
 """``/v1/checkout/sessions`` (Stripe-compatible) and ``/v1/checkout/settings`` (paygate extension).
 
-POSTs run under the request's Idempotency-Key; their parameters are fully checked first, so a rejected request
-neither writes nor stores anything.
+POSTs run under the request's Idempotency-Key; their parameters are fully checked before anything is written,
+and a rejected request neither writes nor stores anything. A session create's checks run under the key (they
+depend on the time and on the customer), so a replay gets its stored answer even once they would fail.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from paygate.checkout.schemas import (
     SettingsParams,
 )
 from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.idempotency.service import Guard, Rejected, Reply
+from paygate.kit.errors import ApiError
 
 __all__ = ["router"]
 
@@ -29,8 +32,17 @@ async def create_session(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     p, raw = await body_params(request, CreateSessionParams)
-    new = await gw.checkout.validate_create(ctx, p)
-    return await run(request, ctx, raw, lambda guard: gw.checkout.create(ctx, new, guard))
+
+    async def create(guard: Guard) -> Reply:
+        # Under the key: its checks depend on the time (the expires_at window) and on other objects (the
+        # customer), so a replay must get its stored answer before they run; a refusal is not stored.
+        try:
+            new = await gw.checkout.validate_create(ctx, p)
+        except ApiError as exc:
+            raise Rejected(exc) from exc
+        return await gw.checkout.create(ctx, new, guard)
+
+    return await run(request, ctx, raw, create)
 
 
 @router.get("/sessions", summary="List Checkout Sessions, newest first")

@@ -8,9 +8,12 @@ Contract of :func:`run_idempotent`:
   key for at least 24 hours.
 * Same key, different method/path/parameters → 400 ``idempotency_error``. Same key while the first request still
   runs → 409 ``idempotency_key_in_use``. Requests that fail validation never reach this function, so they are not
-  stored. ``LockTimeout``/``RateLimited`` errors are not stored either (nothing was executed), nor is
-  ``ProcessorTemporarilyUnavailable`` (the processor provably did nothing, and the answer asks for a retry —
-  which the Stripe SDKs send with the same key): the key is released, keeping its checkpoint if the execution
+  stored; nor are those a handler refuses with :class:`Rejected` — checks that depend on the time or on other
+  objects, which run under the key so that a replay is answered with its stored response, not refused by a
+  check that no longer holds (a Checkout Session's ``expires_at`` window, say). ``LockTimeout``/``RateLimited``
+  errors are not stored either (nothing was executed), nor is ``ProcessorTemporarilyUnavailable`` (the
+  processor provably did nothing, and the answer asks for a retry — which the Stripe SDKs send with the same
+  key): the key is released, keeping its checkpoint if the execution
   left one to resume from, or the handler frees it for a fresh execution with :meth:`Guard.forget`, in the
   transaction that undoes what it began. Not-stored errors keep their headers (``Retry-After`` …).
 * Crash safety: a handler that commits before it finishes (because it calls a processor between two
@@ -65,6 +68,7 @@ __all__ = [
     "Guard",
     "KeyTaken",
     "PruneJob",
+    "Rejected",
     "Reply",
     "error_reply",
     "prune",
@@ -97,6 +101,15 @@ class Reply:
     body: bytes
     replayed: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+
+
+class Rejected(Exception):
+    """Raised by a handler, before it executed anything, to refuse the request with ``error``: answered, not
+    stored, the key released (module docstring). For checks that depend on the time or on other objects."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class KeyTaken(Exception):
@@ -281,6 +294,10 @@ async def _run_claimed(
         if not guard.settled:
             await _release(db, guard)
         return error_reply(exc)
+    except Rejected as exc:
+        if not guard.settled:
+            await _release(db, guard)
+        return error_reply(exc.error)
     except ApiError as exc:
         reply = error_reply(exc)
         if not guard.settled:
@@ -302,12 +319,12 @@ async def _run_deferred(db: Database, guard: Guard, handler: Handler) -> Reply |
         reply = await handler(guard)
     except KeyTaken:
         return None
-    except _NOT_STORED as exc:
-        if not guard.claimed:  # maybe busy because of a request holding this key: ask the key first (409 …)
+    except (*_NOT_STORED, Rejected) as exc:
+        if not guard.claimed:  # maybe busy because of a request holding this key, or a replay: ask the key first
             return None
         if not guard.settled:
             await _release(db, guard)
-        return error_reply(exc)
+        return error_reply(exc.error if isinstance(exc, Rejected) else exc)
     except ApiError as exc:
         reply = error_reply(exc)
         if guard.claimed:
@@ -355,6 +372,8 @@ async def run_idempotent(
     if key is None:
         try:
             return await handler(Guard(None, None))
+        except Rejected as exc:
+            return error_reply(exc.error)
         except ApiError as exc:
             return error_reply(exc)
     params_hash = jsonx.canonical_hash({"params": params})

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from paygate.idempotency import service as idem
 from paygate.kit.clock import clock
+from paygate.kit.errors import InvalidRequest
+from paygate.merchants.context import AuthContext
 from tests.conftest import Merchant
 
 pytestmark = pytest.mark.db
@@ -161,3 +164,52 @@ def test_finished_keys_are_pruned_after_24_hours_but_checkpointed_ones_are_kept(
     again = merchant.post("/v1/payment_intents", CARD, headers=h)  # executes anew: the key was forgotten
     assert again.status_code == 200
     assert again.json()["id"] != first.json()["id"]
+
+
+@pytest.mark.parametrize("claim_with_first_write", [False, True], ids=["claimed-first", "claimed-in-first-write"])
+def test_a_rejected_request_is_answered_and_not_stored_and_never_refuses_a_replay(
+    merchant: Merchant, claim_with_first_write: bool
+) -> None:
+    """A handler's Rejected (a check that depends on the time or on other objects) answers its error without
+    storing it; once the key holds a stored answer, a replay gets that answer even if the check now refuses."""
+    db = merchant.server.gateway.db
+    ctx = AuthContext(merchant_id=merchant.id, livemode=False, key_kind="secret")
+    refuse = True
+    executed: list[int] = []
+
+    async def handler(guard: idem.Guard) -> idem.Reply:
+        if refuse:
+            raise idem.Rejected(InvalidRequest("No longer valid.", param="expires_at"))
+        executed.append(1)
+        reply = idem.Reply(200, b'{"ok":true}')
+        async with db.write() as conn:
+            await guard.finish(conn, reply.status, reply.body)
+        return reply
+
+    def call() -> idem.Reply:
+        return merchant.server.call(
+            idem.run_idempotent(
+                db,
+                ctx,
+                key=f"rejected-{claim_with_first_write}",
+                method="POST",
+                path="/v1/things",
+                params={"a": "1"},
+                handler=handler,
+                claim_with_first_write=claim_with_first_write,
+            )
+        )
+
+    refused = call()
+    assert refused.status == 400 and not refused.replayed
+    assert orjson.loads(refused.body)["error"]["param"] == "expires_at"
+    refuse = False
+    done = call()  # the refusal was not stored: this executes
+    assert (done.status, done.replayed, executed) == (200, False, [1])
+    refuse = True
+    again = call()  # stored now: replayed, the check is not asked
+    assert (again.status, again.body, again.replayed, executed) == (200, done.body, True, [1])
+    unkeyed = merchant.server.call(
+        idem.run_idempotent(db, ctx, key=None, method="POST", path="/v1/things", params={}, handler=handler)
+    )
+    assert unkeyed.status == 400
