@@ -26,7 +26,7 @@ from paygate.events.endpoints import router as events_router
 from paygate.events.webhook_api import events_extension_router
 from paygate.events.webhook_api import router as webhook_endpoints_router
 from paygate.hooks.endpoints import router as hooks_router
-from paygate.http import DOCUMENTED_MODELS, json
+from paygate.http import DOCUMENTED_MODELS, QUERY_SCHEMAS, json
 from paygate.kit import timing
 from paygate.kit.directroutes import DirectRoutes, direct_route, exception_handlers
 from paygate.kit.errors import ApiError, ApiFailure, InvalidRequest
@@ -199,6 +199,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
         )
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        comps.update(QUERY_SCHEMAS)
         for name, model in DOCUMENTED_MODELS.items():
             js = model.model_json_schema(ref_template="#/components/schemas/{model}")
             comps.update(js.pop("$defs", {}))

@@ -20,7 +20,7 @@ from paygate.kit.params import parse
 from paygate.merchants.context import AuthContext
 from paygate.vault.fingerprint import idempotency_view
 
-__all__ = ["body_params", "documented", "gateway", "json", "query_params", "reply", "run"]
+__all__ = ["body_params", "documented", "gateway", "json", "queried", "query_params", "reply", "run"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +29,8 @@ _URL_SPECIAL = re.compile(rb"[#\t\r\n]")
 
 # Models whose JSON schema must be added to the OpenAPI components (filled by ``documented``).
 DOCUMENTED_MODELS: dict[str, type[BaseModel]] = {}
+# Schemas that documented query parameters refer to, by component name (filled by ``queried``).
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {}
 
 
 def gateway(request: Request) -> Gateway:
@@ -109,6 +111,24 @@ async def run(
         claim_with_first_write=claim_with_first_write,
     )
     return reply(result)
+
+
+def queried(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` listing the fields of ``model`` — what :func:`query_params` parses for the route — as
+    its query parameters, in the styles of Stripe's own spec: scalars ``form``, objects and arrays
+    (``created[gte]=…``, ``expand[]=…``) ``deepObject``. Schemas they refer to are added to the components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        if QUERY_SCHEMAS.setdefault(name, sub) != sub:
+            raise ValueError(f"two query parameter schemas would share the OpenAPI component name {name}")
+    parameters = []
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        prop = schema["properties"][key]
+        nested = any(p.get("type") in ("object", "array") or "$ref" in p for p in (prop, *prop.get("anyOf", [])))
+        style = {"style": "deepObject", "explode": True} if nested else {"style": "form"}
+        parameters.append({"name": key, "in": "query", "required": field.is_required(), "schema": prop, **style})
+    return {"parameters": parameters}
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:

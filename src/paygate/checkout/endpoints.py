@@ -18,7 +18,7 @@ from paygate.checkout.schemas import (
     SessionListParams,
     SettingsParams,
 )
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 from paygate.idempotency.service import Guard, Rejected, Reply
 from paygate.kit.errors import ApiError
 
@@ -45,14 +45,14 @@ async def create_session(request: Request) -> Response:
     return await run(request, ctx, raw, create)
 
 
-@router.get("/sessions", summary="List Checkout Sessions, newest first")
+@router.get("/sessions", summary="List Checkout Sessions, newest first", openapi_extra=queried(SessionListParams))
 async def list_sessions(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     return json(await gw.checkout.list_sessions(ctx, query_params(request, SessionListParams)))
 
 
-@router.get("/sessions/{session_id}", summary="Retrieve a Checkout Session")
+@router.get("/sessions/{session_id}", summary="Retrieve a Checkout Session", openapi_extra=queried(RetrieveParams))
 async def retrieve_session(request: Request, session_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
@@ -60,7 +60,11 @@ async def retrieve_session(request: Request, session_id: str) -> Response:
     return json(await gw.checkout.retrieve(ctx, session_id, p.expand))
 
 
-@router.get("/sessions/{session_id}/line_items", summary="List a Checkout Session's line items")
+@router.get(
+    "/sessions/{session_id}/line_items",
+    summary="List a Checkout Session's line items",
+    openapi_extra=queried(LineItemListParams),
+)
 async def list_line_items(request: Request, session_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

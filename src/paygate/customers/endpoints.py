@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paygate.customers.schemas import CreateParams, CustomerListParams, PaymentMethodsParams, UpdateParams
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 from paygate.kit.params import Expand, Params
 from paygate.vault.schemas import AttachParams, DetachParams
 
@@ -32,14 +32,14 @@ async def create_customer(request: Request) -> Response:
     return await run(request, ctx, raw, lambda guard: gw.customers.create(ctx, p, guard))
 
 
-@router.get("/v1/customers", summary="List Customers, newest first")
+@router.get("/v1/customers", summary="List Customers, newest first", openapi_extra=queried(CustomerListParams))
 async def list_customers(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     return json(await gw.customers.list(ctx, query_params(request, CustomerListParams)))
 
 
-@router.get("/v1/customers/{customer_id}", summary="Retrieve a Customer")
+@router.get("/v1/customers/{customer_id}", summary="Retrieve a Customer", openapi_extra=queried(RetrieveParams))
 async def retrieve_customer(request: Request, customer_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
@@ -63,7 +63,11 @@ async def delete_customer(request: Request, customer_id: str) -> Response:
     return await run(request, ctx, raw, lambda guard: gw.customers.delete(ctx, customer_id, guard))
 
 
-@router.get("/v1/customers/{customer_id}/payment_methods", summary="List a Customer's PaymentMethods")
+@router.get(
+    "/v1/customers/{customer_id}/payment_methods",
+    summary="List a Customer's PaymentMethods",
+    openapi_extra=queried(PaymentMethodsParams),
+)
 async def list_customer_payment_methods(request: Request, customer_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paygate.events.queries import EventListParams, list_events, retrieve_event
-from paygate.http import gateway, json, query_params
+from paygate.http import gateway, json, queried, query_params
 
 router = APIRouter(prefix="/v1/events", tags=["Events"])
 
 
-@router.get("", summary="List events, newest first")
+@router.get("", summary="List events, newest first", openapi_extra=queried(EventListParams))
 async def list_events_endpoint(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

@@ -14,7 +14,7 @@ from paygate.events.webhook_endpoints import (
     UpdateEndpointParams,
     WebhookEndpointService,
 )
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 
 __all__ = ["events_extension_router", "router"]
 
@@ -35,7 +35,7 @@ async def create_endpoint(request: Request) -> Response:
     return await run(request, ctx, raw, lambda guard: svc.create(ctx, p, guard))
 
 
-@router.get("", summary="List webhook endpoints, newest first")
+@router.get("", summary="List webhook endpoints, newest first", openapi_extra=queried(EndpointListParams))
 async def list_endpoints(request: Request) -> Response:
     ctx = await gateway(request).authenticate(request)
     return json(await _service(request).list_endpoints(ctx, query_params(request, EndpointListParams)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 from paygate.kit.params import Expand, Params
 from paygate.payments.schemas import (
     CancelParams,
@@ -33,14 +33,14 @@ async def create_payment_intent(request: Request) -> Response:
     return await run(request, ctx, raw, lambda guard: gw.payments.create(ctx, p, guard), claim_with_first_write=True)
 
 
-@router.get("", summary="List PaymentIntents, newest first")
+@router.get("", summary="List PaymentIntents, newest first", openapi_extra=queried(IntentListParams))
 async def list_payment_intents(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     return json(await gw.payments.list_intents(ctx, query_params(request, IntentListParams)))
 
 
-@router.get("/{intent_id}", summary="Retrieve a PaymentIntent")
+@router.get("/{intent_id}", summary="Retrieve a PaymentIntent", openapi_extra=queried(RetrieveParams))
 async def retrieve_payment_intent(request: Request, intent_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

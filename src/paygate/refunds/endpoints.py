@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 from paygate.refunds.schemas import CreateParams, RefundListParams, UpdateParams
 
 router = APIRouter(prefix="/v1/refunds", tags=["Refunds"])
@@ -19,7 +19,7 @@ async def create_refund(request: Request) -> Response:
     return await run(request, ctx, raw, lambda guard: gw.refunds.create(ctx, p, guard), claim_with_first_write=True)
 
 
-@router.get("", summary="List refunds, newest first")
+@router.get("", summary="List refunds, newest first", openapi_extra=queried(RefundListParams))
 async def list_refunds(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

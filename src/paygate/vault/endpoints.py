@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from paygate.http import body_params, documented, gateway, json, query_params, run
+from paygate.http import body_params, documented, gateway, json, queried, query_params, run
 from paygate.kit.params import Expand, Params
 from paygate.vault.schemas import PaymentMethodData, PaymentMethodListParams, UpdateParams
 
@@ -33,14 +33,14 @@ async def create_payment_method(request: Request) -> Response:
     return await run(request, ctx, raw, lambda g: gw.vault.create(ctx, p, g))
 
 
-@router.get("", summary="List PaymentMethods, newest first")
+@router.get("", summary="List PaymentMethods, newest first", openapi_extra=queried(PaymentMethodListParams))
 async def list_payment_methods(request: Request) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)
     return json(await gw.vault.list(ctx, query_params(request, PaymentMethodListParams), url="/v1/payment_methods"))
 
 
-@router.get("/{pm_id}", summary="Retrieve a PaymentMethod")
+@router.get("/{pm_id}", summary="Retrieve a PaymentMethod", openapi_extra=queried(RetrieveParams))
 async def retrieve_payment_method(request: Request, pm_id: str) -> Response:
     gw = gateway(request)
     ctx = await gw.authenticate(request)

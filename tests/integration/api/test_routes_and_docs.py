@@ -148,6 +148,24 @@ def test_each_post_body_schema_is_that_endpoint_s_own(openapi: dict[str, Any]) -
     assert "payment_method" in _body_schema(openapi, "/v1/payment_intents/{intent_id}/confirm")["properties"]
 
 
+def _query_parameters(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
+
+
+def test_list_endpoints_document_their_query_parameters_in_stripes_styles(openapi: dict[str, Any]) -> None:
+    listed = _query_parameters(openapi["paths"]["/v1/payment_intents"]["get"])
+    assert set(listed) == {"limit", "starting_after", "ending_before", "created", "expand", "customer"}
+    assert listed["limit"]["style"] == "form" and listed["limit"]["required"] is False
+    for nested in ("created", "expand"):  # created[gte]=…, expand[]=…
+        assert (listed[nested]["style"], listed[nested]["explode"]) == ("deepObject", True)
+    events = _query_parameters(openapi["paths"]["/v1/events"]["get"])
+    assert {"type", "types", "delivery_success"} <= set(events)
+    lists = [path for path in openapi["paths"] if path.startswith("/v1/") and "get" in openapi["paths"][path]]
+    for path in ("/v1/refunds", "/v1/customers", "/v1/payment_methods", "/v1/webhook_endpoints",
+                 "/v1/checkout/sessions", "/v1/checkout/sessions/{session_id}/line_items"):  # fmt: skip
+        assert path in lists and "limit" in _query_parameters(openapi["paths"][path]["get"]), path
+
+
 def test_openapi_declares_bearer_auth(openapi: dict[str, Any]) -> None:
     assert openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert openapi["security"] == [{"bearerAuth": []}]
