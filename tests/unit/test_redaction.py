@@ -201,3 +201,47 @@ def test_structlog_processor_redacts_event_kwargs_and_tracebacks() -> None:
     assert event["cvc"] == REDACTED
     assert event["body"] == {"card": {"number": REDACTED}}
     assert "424242******4242" in str(event["exception"])
+
+
+# What processors' request and response bodies carry (the connectors' debug body log goes through redact_text).
+def test_processor_bodies_lose_card_data_and_credentials_but_keep_amounts() -> None:
+    body = '{"number": "4242424242424242", "cvc": "123", "api_key": "abc", "amount": 1000}'
+    out = redact_text(body)
+    assert "4242424242424242" not in out and '"cvc": "[REDACTED]"' in out and "abc" not in out
+    assert '"amount": 1000' in out
+    form = "amount=100&payment_method_data%5Bcard%5D%5Bcvc%5D=987&payment_method_data[card][number]=4242424242424242"
+    out = redact_text(form)
+    assert "987" not in out and "4242424242424242" not in out and "amount=100" in out
+
+
+def test_adyen_encrypted_card_fields_and_security_codes_are_redacted() -> None:
+    body = (
+        '{"encryptedCardNumber": "adyenjs_0_1_25$abc", "encryptedSecurityCode": "adyenjs_0_1_25$def",'
+        ' "securityCode": "737"}'
+    )
+    out = redact_text(body)
+    assert "adyenjs" not in out and "737" not in out
+    assert redact({"paymentMethod": {"encryptedExpiryMonth": "adyenjs$x"}}) == {
+        "paymentMethod": {"encryptedExpiryMonth": REDACTED}
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("Authorization: Bearer sk_test_abcdef123456", "abcdef123456"),
+        ("sent bearer eyJhbGciOi.payload.sig to the processor", "eyJhbGciOi"),
+        ("key sk_live_51Habcdef0123 was revoked", "51Habcdef0123"),
+        ("restricted rk_test_ABCdef987 used", "ABCdef987"),
+        ("webhook secret whsec_AbCdEfGh12 rotated", "AbCdEfGh12"),
+        ("Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+    ],
+)
+def test_credentials_in_free_text_are_redacted(text: str, hidden: str) -> None:
+    out = redact_text(text)
+    assert hidden not in out and REDACTED in out
+
+
+def test_an_already_redacted_key_in_an_error_message_is_kept_readable() -> None:
+    message = "Invalid API Key provided: sk_test_…a1B2"
+    assert redact_text(message) == message

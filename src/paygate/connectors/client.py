@@ -18,7 +18,7 @@ Contract of :meth:`HttpConnectorClient.request` (implements :class:`paygate.conn
   a second non-deduplicated request could charge twice.
 * Logs every attempt through structlog (``connector.http``) with method, URL path (no query string: it may carry
   lookup keys), status, latency and attempt; bodies are logged only at debug level and only after
-  :func:`paygate.connectors.redact.redact_text`. Headers are never logged unredacted.
+  :func:`paygate.kit.redaction.redact_text`. Headers are never logged unredacted.
 
 One instance is meant to be shared by all connectors of a process; its pool limits default to hundreds of
 concurrent in-flight requests. Requests go through :mod:`paygate.connectors.transport` (aiohttp's pooled
@@ -44,8 +44,8 @@ import httpx2
 import structlog
 
 from paygate.connectors.errors import OutcomeUnknown, ProcessorUnavailable
-from paygate.connectors.redact import redact_text
 from paygate.connectors.transport import AiohttpPool, MaybeSent, NotSent, Timeouts
+from paygate.kit.redaction import redact_text
 
 __all__ = ["ClientSettings", "HttpConnectorClient"]
 

@@ -12,14 +12,18 @@ filter call it. It removes two kinds of secrets:
    masked whatever its leading digit: a 13-19 digit number that happens to pass Luhn (about 1 in 10 -- e.g.
    a microsecond timestamp) is masked too. Over-redaction is the safe failure. Digits glued to letters
    (``pi_4242...``) count as a run: a PAN inside an id is still a PAN.
-2. **Values of sensitive fields**: ``cvc``/``cvv``(2), ``number`` (Stripe's ``card[number]``), ``password``,
-   ``*secret``, ``api_key``, ``authorization`` -- as dict keys at any depth, and inside strings as form fields
+2. **Values of sensitive fields**: ``cvc``/``cvv``(2), ``security_code``, ``number`` (Stripe's
+   ``card[number]``), ``encrypted*`` (Adyen's client-side-encrypted card fields), ``password``, ``*secret``,
+   ``api_key``, ``authorization`` -- as dict keys at any depth, and inside strings as form fields
    (``card[cvc]=123``, ``card%5Bcvc%5D=123``), JSON (``"cvc": "123"``), Python reprs (``'cvc': '123'``) and
    headers (``Authorization: Bearer sk_...``). The value becomes ``[REDACTED]``.
    ``exp_month``/``exp_year``/``name`` are not sensitive on their own and are kept.
+3. **Credentials in free text**: a ``Bearer``/``Basic`` token anywhere, and API or webhook secrets by their
+   prefix (``sk_test_…``, ``rk_live_…``, ``whsec_…``; publishable ``pk_`` keys too), become ``[REDACTED]``.
 
 Speed: most log lines contain neither a 13-digit run nor a sensitive key word. Each string is first checked
-with two cheap regexes (``\\d`` density and a keyword alternation) and returned unchanged when both miss.
+with three cheap regexes (``\\d`` density, a keyword and a credential-prefix alternation) and returned
+unchanged when all miss.
 
 Limits: a PAN split by other characters (dots, slashes) or spread over several fields is not detected; binary
 (``bytes``) values are left alone -- decode before logging.
@@ -41,12 +45,16 @@ T = TypeVar("T")
 
 # Cheap prechecks.
 _HAS_DIGIT_RUN = re.compile(r"\d\d\d\d")
-_HAS_KEYWORD = re.compile(r"cvc|cvv|number|passw|secret|api.?key|authorization", re.IGNORECASE)
+_HAS_KEYWORD = re.compile(r"cvc|cvv|number|passw|secret|api.?key|authorization|security|encrypted", re.IGNORECASE)
+_HAS_CREDENTIAL = re.compile(r"bearer|basic|sk_|rk_|pk_|whsec_", re.IGNORECASE)
 
 # The last segment of a key that names a secret: anything *ending* in cvc/cvv/password/secret/api
 # key/authorization, but only ``number`` / ``card_number`` exactly (``page_number`` and ``phone_number`` are
 # not card data).
-_SEGMENT = r"(?:[\w.-]*?(?:cvc2?|cvv2?|passw(?:or)?d|secret|api[_-]?key|authorization)|(?:card[_-]?)?number)"
+_SEGMENT = (
+    r"(?:[\w.-]*?(?:cvc2?|cvv2?|security[_-]?code|passw(?:or)?d|secret|api[_-]?key|authorization)"
+    r"|(?:card[_-]?)?number|encrypted[\w-]*)"
+)
 
 # A run of digit groups joined by single spaces or dashes; not preceded by a digit.
 _DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ -]\d+)*")
@@ -75,6 +83,10 @@ _FIELD = re.compile(
 )
 
 _SENSITIVE_KEY = re.compile(_SEGMENT, re.IGNORECASE)
+
+# A bearer or basic token anywhere; a secret (or publishable) API key or a webhook secret by its prefix.
+_BEARER = re.compile(r"\b(bearer|basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_API_SECRET = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9+/=]{6,}")
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -144,6 +156,9 @@ def redact_text(text: str) -> str:
     """Redact PAN-like runs and sensitive ``key=value`` / ``"key": value`` pairs inside one string."""
     if _HAS_KEYWORD.search(text):
         text = _FIELD.sub(_mask_field, text)
+    if _HAS_CREDENTIAL.search(text):
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = _API_SECRET.sub(REDACTED, text)
     if _HAS_DIGIT_RUN.search(text):
         text = _DIGIT_RUN.sub(_mask_run, text)
     return text
