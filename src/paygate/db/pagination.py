@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from sqlalchemy import ColumnElement, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,11 +34,26 @@ def _created(value: Any) -> Any:
     return value
 
 
+# What ``created`` accepts, as documented: a Unix timestamp (exactly that second) or a range.
+_CREATED_SCHEMA = {
+    "anyOf": [
+        {"type": "integer"},
+        {
+            "type": "object",
+            "properties": {op: {"type": "integer"} for op in ("gt", "gte", "lt", "lte")},
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+}
+
+
 class ListParams(Params):
     limit: Annotated[Int, Field(ge=1, le=100)] = 10
     starting_after: str | None = None
     ending_before: str | None = None
-    created: Annotated[CreatedFilter | None, BeforeValidator(_created)] = None
+    created: Annotated[CreatedFilter | None, BeforeValidator(_created), WithJsonSchema(_CREATED_SCHEMA)] = None
     expand: Expand | None = None
 
     @model_validator(mode="after")

@@ -158,6 +158,8 @@ def test_list_endpoints_document_their_query_parameters_in_stripes_styles(openap
     assert listed["limit"]["style"] == "form" and listed["limit"]["required"] is False
     for nested in ("created", "expand"):  # created[gte]=…, expand[]=…
         assert (listed[nested]["style"], listed[nested]["explode"]) == ("deepObject", True)
+    created_kinds = {kind.get("type") for kind in listed["created"]["schema"]["anyOf"]}
+    assert {"integer", "object"} <= created_kinds  # created=<timestamp> or created[gte]=…
     events = _query_parameters(openapi["paths"]["/v1/events"]["get"])
     assert {"type", "types", "delivery_success"} <= set(events)
     lists = [path for path in openapi["paths"] if path.startswith("/v1/") and "get" in openapi["paths"][path]]
