@@ -13,9 +13,9 @@ Contract of :func:`run_idempotent`:
   check that no longer holds (a Checkout Session's ``expires_at`` window, say). ``LockTimeout``/``RateLimited``
   errors are not stored either (nothing was executed), nor is ``ProcessorTemporarilyUnavailable`` (the
   processor provably did nothing, and the answer asks for a retry — which the Stripe SDKs send with the same
-  key): the key is released, keeping its checkpoint if the execution
-  left one to resume from, or the handler frees it for a fresh execution with :meth:`Guard.forget`, in the
-  transaction that undoes what it began. Not-stored errors keep their headers (``Retry-After`` …).
+  key): the key is released, keeping its checkpoint if the execution left one to resume from, or the handler
+  frees it for a fresh execution with :meth:`Guard.forget`, in the transaction that undoes what it began.
+  Not-stored errors keep their headers (``Retry-After`` …).
 * Crash safety: a handler that commits before it finishes (because it calls a processor between two
   transactions) must first :meth:`Guard.checkpoint` in the same transaction that records its intent. If the
   process dies or an unexpected exception escapes after that, the key is released *with* its checkpoint, and
@@ -77,7 +77,23 @@ __all__ = [
 
 LOCK_SECONDS = 120  # longer than the slowest processor call (connector timeouts are well below this)
 RETENTION_SECONDS = 24 * 3600
-_NOT_STORED = (LockTimeout, RateLimited, IdempotencyInUse, ProcessorTemporarilyUnavailable)
+
+
+class Rejected(ApiError):
+    """Raised by a handler, before it executed anything, to refuse the request with ``error``: answered as
+    ``error`` is, not stored, the key released (module docstring). For checks that depend on the time or on
+    other objects."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message, headers=error.headers)
+        self.error = error
+        self.status = error.status
+
+    def to_body(self) -> dict[str, Any]:
+        return self.error.to_body()
+
+
+_NOT_STORED = (LockTimeout, RateLimited, IdempotencyInUse, ProcessorTemporarilyUnavailable, Rejected)
 
 # Compiled once, sent straight to the driver (paygate.db.prepared).
 _SET_RECOVERY = Prepared(update(ik).where(ik.c.id == bindparam("_id")).values(recovery=bindparam("_recovery")))
@@ -101,15 +117,6 @@ class Reply:
     body: bytes
     replayed: bool = False
     headers: tuple[tuple[str, str], ...] = ()
-
-
-class Rejected(Exception):
-    """Raised by a handler, before it executed anything, to refuse the request with ``error``: answered, not
-    stored, the key released (module docstring). For checks that depend on the time or on other objects."""
-
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 class KeyTaken(Exception):
@@ -294,10 +301,6 @@ async def _run_claimed(
         if not guard.settled:
             await _release(db, guard)
         return error_reply(exc)
-    except Rejected as exc:
-        if not guard.settled:
-            await _release(db, guard)
-        return error_reply(exc.error)
     except ApiError as exc:
         reply = error_reply(exc)
         if not guard.settled:
@@ -319,12 +322,12 @@ async def _run_deferred(db: Database, guard: Guard, handler: Handler) -> Reply |
         reply = await handler(guard)
     except KeyTaken:
         return None
-    except (*_NOT_STORED, Rejected) as exc:
+    except _NOT_STORED as exc:
         if not guard.claimed:  # maybe busy because of a request holding this key, or a replay: ask the key first
             return None
         if not guard.settled:
             await _release(db, guard)
-        return error_reply(exc.error if isinstance(exc, Rejected) else exc)
+        return error_reply(exc)
     except ApiError as exc:
         reply = error_reply(exc)
         if guard.claimed:
@@ -372,8 +375,6 @@ async def run_idempotent(
     if key is None:
         try:
             return await handler(Guard(None, None))
-        except Rejected as exc:
-            return error_reply(exc.error)
         except ApiError as exc:
             return error_reply(exc)
     params_hash = jsonx.canonical_hash({"params": params})
