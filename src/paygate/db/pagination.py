@@ -36,15 +36,7 @@ def _created(value: Any) -> Any:
 
 # What ``created`` accepts, as documented: a Unix timestamp (exactly that second) or a range.
 _CREATED_SCHEMA = {
-    "anyOf": [
-        {"type": "integer"},
-        {
-            "type": "object",
-            "properties": {op: {"type": "integer"} for op in ("gt", "gte", "lt", "lte")},
-            "additionalProperties": False,
-        },
-        {"type": "null"},
-    ],
+    "anyOf": [{"type": "integer"}, CreatedFilter.model_json_schema(), {"type": "null"}],
     "default": None,
 }
 

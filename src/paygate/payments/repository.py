@@ -95,9 +95,14 @@ _UPDATE_ATTEMPT = Prepared(update(pa).where(pa.c.id == bindparam("_id")))
 
 _UPDATE_INTENT_GUARDED = guarded_update(pi)
 _UPDATE_ATTEMPT_GUARDED = guarded_update(pa)
-_intent_by_id = select(pi).where(
-    pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
+# An intent by id, within the caller's merchant and mode (bound as _id, _merchant, _livemode: _scope()).
+_IN_SCOPE = (
+    pi.c.id == bindparam("_id"),
+    pi.c.merchant_id == bindparam("_merchant"),
+    pi.c.livemode == bindparam("_livemode"),
 )
+_INTENT_VERSION = cast(literal_column("payment_intents.xmin"), Text).label("intent_version")
+_intent_by_id = select(pi).where(*_IN_SCOPE)
 _GET_INTENT = Prepared(_intent_by_id)
 _GET_INTENT_LOCKED = Prepared(_intent_by_id.with_for_update())
 _attempt_by_id = select(pa).where(pa.c.id == bindparam("_id"))
@@ -107,61 +112,38 @@ _GET_ATTEMPT_LOCKED = Prepared(_attempt_by_id.with_for_update())
 # everywhere else (get_intent, then get_attempt), so it adds no lock-order inversion.
 _INTENT_LABELS = tuple((f"i_{c.name}", c.name) for c in pi.c)  # (label in the joined row, column)
 _ATTEMPT_LABELS = tuple((f"a_{c.name}", c.name) for c in pa.c)
+_BOTH_COLUMNS = (
+    *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
+    *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
+)
 _GET_BOTH_LOCKED = Prepared(
-    select(
-        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
-        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
-    )
+    select(*_BOTH_COLUMNS)
     .select_from(pi)
     .join(pa, pa.c.id == bindparam("_attempt"))
-    .where(
-        pi.c.id == bindparam("_id"),
-        pi.c.merchant_id == bindparam("_merchant"),
-        pi.c.livemode == bindparam("_livemode"),
-    )
+    .where(*_IN_SCOPE)
     .with_for_update()
 )
 
 # The intent with its latest attempt (PostgreSQL), for operations on the current charge (capture, cancel).
 _GET_WITH_LATEST_LOCKED = Prepared(
-    select(
-        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
-        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
-    )
-    .select_from(pi)
-    .join(pa, pa.c.id == pi.c.latest_charge)
-    .where(
-        pi.c.id == bindparam("_id"),
-        pi.c.merchant_id == bindparam("_merchant"),
-        pi.c.livemode == bindparam("_livemode"),
-    )
-    .with_for_update()
+    select(*_BOTH_COLUMNS).select_from(pi).join(pa, pa.c.id == pi.c.latest_charge).where(*_IN_SCOPE).with_for_update()
 )
-
 
 # The same pair read unlocked with both rows' versions (PostgreSQL, an optimistic transaction's read): an outer
 # join, so an intent without an attempt is still one statement.
 _GET_WITH_LATEST_VERSIONS = Prepared(
     select(
-        *(pi.c[name].label(label) for label, name in _INTENT_LABELS),
-        *(pa.c[name].label(label) for label, name in _ATTEMPT_LABELS),
-        cast(literal_column("payment_intents.xmin"), Text).label("intent_version"),
-        cast(literal_column("payment_attempts.xmin"), Text).label("attempt_version"),
+        *_BOTH_COLUMNS, _INTENT_VERSION, cast(literal_column("payment_attempts.xmin"), Text).label("attempt_version")
     )
     .select_from(pi.outerjoin(pa, pa.c.id == pi.c.latest_charge))
-    .where(
-        pi.c.id == bindparam("_id"),
-        pi.c.merchant_id == bindparam("_merchant"),
-        pi.c.livemode == bindparam("_livemode"),
-    )
+    .where(*_IN_SCOPE)
 )
+_GET_INTENT_VERSION = Prepared(select(pi, _INTENT_VERSION).where(*_IN_SCOPE))
 
 
-_GET_INTENT_VERSION = Prepared(
-    select(pi, cast(literal_column("payment_intents.xmin"), Text).label("intent_version")).where(
-        pi.c.id == bindparam("_id"), pi.c.merchant_id == bindparam("_merchant"), pi.c.livemode == bindparam("_livemode")
-    )
-)
+def _scope(ctx: AuthContext, intent_id: str) -> dict[str, Any]:
+    """The parameters of ``_IN_SCOPE``."""
+    return {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +184,7 @@ async def get_intent(
 ) -> dict[str, Any]:
     """The intent, or ``ResourceMissing``. ``lock=True`` takes a row lock (PostgreSQL) inside a write txn."""
     stmt = _GET_INTENT_LOCKED if _for_update(conn, lock) else _GET_INTENT
-    row = await stmt.fetch_one(conn, {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode})
+    row = await stmt.fetch_one(conn, _scope(ctx, intent_id))
     if row is None:
         raise ResourceMissing("payment_intent", intent_id, param=param)
     return row
@@ -214,7 +196,7 @@ async def get_intent_and_attempt(
     """:func:`get_intent` then :func:`get_attempt` (same order, same locks). Locked on PostgreSQL, both rows
     come in one statement (one round trip); when one is missing, the two reads tell which."""
     pg = _for_update(conn, lock)
-    intent_params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    intent_params = _scope(ctx, intent_id)
     if pg:
         both = await _GET_BOTH_LOCKED.fetch_one(conn, {**intent_params, "_attempt": attempt_id})
         if both is not None:
@@ -236,7 +218,7 @@ async def get_intent_and_latest_attempt(
     without one), with the locks of :func:`get_intent` then :func:`get_attempt`. Locked on PostgreSQL, one
     statement when the intent has an attempt."""
     if _for_update(conn, lock):
-        params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+        params = _scope(ctx, intent_id)
         both = await _GET_WITH_LATEST_LOCKED.fetch_one(conn, params)
         if both is not None:
             return _split(both)
@@ -256,7 +238,7 @@ async def intent_for_change(
     if not optimistic:
         intent, attempt = await get_intent_and_latest_attempt(conn, ctx, intent_id, lock=True, param=param)
         return intent, attempt, UNGUARDED
-    params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    params = _scope(ctx, intent_id)
     both = await _GET_WITH_LATEST_VERSIONS.fetch_unbound(conn, params)
     if both is None:
         raise ResourceMissing("payment_intent", intent_id, param=param)
@@ -273,7 +255,7 @@ async def intent_for_update(
     with its version (guard the caller's writes to it by that); otherwise locked, with ``None``."""
     if not optimistic:
         return await get_intent(conn, ctx, intent_id, lock=True), None
-    params = {"_id": intent_id, "_merchant": ctx.merchant_id, "_livemode": ctx.livemode}
+    params = _scope(ctx, intent_id)
     row = await _GET_INTENT_VERSION.fetch_unbound(conn, params)
     if row is None:
         raise ResourceMissing("payment_intent", intent_id, param="intent")
