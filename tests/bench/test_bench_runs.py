@@ -37,6 +37,11 @@ def test_every_payment_of_a_scenario_is_final_and_authorized_exactly_once(bench_
     # the gateway's own processes were measured: CPU per payment and the API process's memory at start and end
     assert doc["cpu_seconds_per_payment"] > 0
     assert len(doc["api_rss_bytes_start"]) == len(doc["api_rss_bytes_end"]) == 1
+    # and so were the load generator and the whole machine, which spent at least what the API did (CPU is read in
+    # clock ticks: 20 payments may cost the load generator less than one, so only the floor test asks it be > 0)
+    assert doc["loadgen_cpu_seconds_per_payment"] is not None and doc["loadgen_cpu_seconds_per_payment"] >= 0
+    assert doc["machine_cpu_seconds_per_payment"] >= doc["cpu_seconds_per_payment"]
+    assert 0 < doc["machine_busy_share"] <= 1
     if scenario == "mixed":
         assert set(doc["measured_by_kind"]) <= {"card", "decline", "two-step", "manual-capture"}
         assert doc["measured_by_kind"].get("card", 0) > 0
@@ -51,7 +56,8 @@ def test_a_duration_run_measures_only_its_window_and_checks_warmup_payments_too(
 
 
 def test_the_floor_runs_in_the_same_invocation_and_paygate_is_reported_as_its_ratio(bench_stack: Stack) -> None:
-    result = run_bench(short(count=20, floor=True), stack=bench_stack)
+    # enough payments that each process's CPU, read in clock ticks, is measurable on both sides
+    result = run_bench(short(count=300, floor=True), stack=bench_stack)
     doc = result.to_json()
     assert doc["lost"] == 0 and doc["duplicated"] == 0 and doc["errors"] == 0
     assert doc["floor"]["errors"] == 0
@@ -59,6 +65,15 @@ def test_the_floor_runs_in_the_same_invocation_and_paygate_is_reported_as_its_ra
     assert doc["ratio_to_floor"] == pytest.approx(doc["payments_per_second"] / doc["floor_payments_per_second"], 0.01)
     # the floor wrote as many rows per payment as paygate did in the same run (a card payment writes several)
     assert doc["rows_per_payment"] > 1
+    # both sides' CPU is measured by the same roles, the local PostgreSQL server's included
+    floor_cpu = doc["floor"]["cpu_seconds_per_payment"]
+    assert floor_cpu["api"] > 0 and floor_cpu["loadgen"] > 0
+    assert floor_cpu["machine"] >= floor_cpu["api"]
+    if doc["run"]["database"] == "postgresql":
+        assert doc["database_cpu_seconds_per_payment"] > 0
+        assert doc["floor"]["cpu_seconds_per_payment"]["database"] > 0
+    else:  # SQLite's work runs inside the API process: no server to measure
+        assert doc["database_cpu_seconds_per_payment"] is None
 
 
 def _pay(stack: Stack, ref: str, idempotency_key: str) -> str:

@@ -17,6 +17,7 @@ from paygate.api import RequestContextMiddleware
 from paygate.bench.httpclient import Connection
 from paygate.bench.results import percentile
 from paygate.bench.scenarios import parse_server_timing
+from paygate.bench.stack import cpu_spent, database_server_group
 from paygate.connectors.testcards import resolve
 from paygate.kit.timing import add_processor_time
 from paygate.simulator.app import create_app
@@ -286,3 +287,17 @@ def test_the_load_generator_client_reuses_its_connection_and_reconnects_after_a_
 
     assert asyncio.run(go()) == [b"one", b"two", b"close", b"three"]
     assert connections == 2  # kept alive until the server said close, then one new connection
+
+
+def test_cpu_spent_counts_only_processes_seen_at_both_readings() -> None:
+    # pid 3 exited inside the window (its CPU is unknown, not negative); pid 4 started in it (no start reading)
+    start = {1: 10.0, 2: 5.0, 3: 7.0}
+    end = {1: 10.5, 2: 5.25, 4: 1.0}
+    assert cpu_spent(start, end) == pytest.approx(0.75)
+
+
+def test_a_sqlite_or_remote_database_has_no_server_processes_to_measure() -> None:
+    assert database_server_group("sqlite:////tmp/x.db") is None
+    assert database_server_group(None) is None
+    # nothing answers there: the bench measures without the database's share rather than failing
+    assert database_server_group("postgresql://postgres@127.0.0.1:1/none") is None

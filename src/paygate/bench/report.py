@@ -61,6 +61,20 @@ def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
+_CPU_ROLES = (
+    ("api", "API"),
+    ("worker", "worker"),
+    ("simulator", "simulator"),
+    ("database", "database server"),
+    ("loadgen", "load generator"),
+    ("machine", "whole machine"),
+)
+
+
+def _pct(share: float | None) -> float | None:
+    return None if share is None else share * 100
+
+
 def _mib(values: list[int] | None) -> str:
     if not values:
         return "-"
@@ -97,13 +111,13 @@ def print_table(result: BenchResult, console: Console | None = None) -> None:
         row(f"latency {name}", _fmt(g.latency_ms(q), 1, " ms"), _fmt(f.latency_ms(q), 1, " ms") if f else "")
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         row(f"gateway-added {name}", _fmt(g.added_ms(q), 1, " ms"))
-    row(
-        "CPU s / payment (API)",
-        _fmt(g.cpu_per_payment("api"), 5),
-        _fmt(f.cpu_per_payment("api"), 5) if f else "",
-    )
-    row("CPU s / payment (worker)", _fmt(g.cpu_per_payment("worker"), 5))
-    row("CPU s / payment (simulator)", _fmt(g.cpu_per_payment("simulator"), 5))
+    for role, name in _CPU_ROLES:
+        mine, floor = g.cpu_per_payment(role), f.cpu_per_payment(role) if f else None
+        if mine is not None or floor is not None:
+            row(f"CPU s / payment ({name})", _fmt(mine, 5), _fmt(floor, 5) if f else "")
+    busy = g.busy_share()
+    if busy is not None:
+        row("machine busy", _fmt(_pct(busy), 0, " %"), _fmt(_pct(f.busy_share()), 0, " %") if f else "")
     row("API RSS start → end", f"{_mib(g.rss_start.get('api'))} → {_mib(g.rss_end.get('api'))}")
     errors = ", ".join(f"{k}: {n}" for k, n in sorted(g.errors.items())) or "0"
     row("errors", errors, str(f.error_count) if f else "")

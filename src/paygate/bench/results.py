@@ -45,7 +45,8 @@ class Phase:
     gateway_added: array[float] = field(default_factory=lambda: array("d"))
     processor: array[float] = field(default_factory=lambda: array("d"))
     by_kind: dict[str, int] = field(default_factory=dict)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # role → CPU seconds inside the window
+    # role (api, worker, simulator, database, loadgen; "machine": every core, whoever) → CPU seconds in the window
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     rss_start: dict[str, list[int]] = field(default_factory=dict)  # role → RSS per process at window start
     rss_end: dict[str, list[int]] = field(default_factory=dict)
     rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds into the window, API RSS sum)
@@ -69,6 +70,14 @@ class Phase:
             return None
         return spent / self.measured
 
+    def busy_share(self) -> float | None:
+        """How busy the machine's cores were over the window, from 0 to 1 (``None`` if not measured)."""
+        spent = self.cpu_seconds.get("machine")
+        cpus = os.cpu_count() or 1
+        if spent is None or self.window_seconds <= 0:
+            return None
+        return round(spent / (self.window_seconds * cpus), 3)
+
     def latency_ms(self, q: float) -> float | None:
         return _ms(percentile(self.latencies, q))
 
@@ -90,6 +99,7 @@ class Phase:
                 role: round(spent / self.measured, 6) if self.measured else None
                 for role, spent in self.cpu_seconds.items()
             },
+            "machine_busy_share": self.busy_share(),
         }
 
 
@@ -142,6 +152,10 @@ class BenchResult:
             "cpu_seconds_per_payment": g.cpu_per_payment("api"),
             "worker_cpu_seconds_per_payment": g.cpu_per_payment("worker"),
             "simulator_cpu_seconds_per_payment": g.cpu_per_payment("simulator"),
+            "database_cpu_seconds_per_payment": g.cpu_per_payment("database"),
+            "loadgen_cpu_seconds_per_payment": g.cpu_per_payment("loadgen"),
+            "machine_cpu_seconds_per_payment": g.cpu_per_payment("machine"),
+            "machine_busy_share": g.busy_share(),
             "api_rss_bytes_start": g.rss_start.get("api"),
             "api_rss_bytes_end": g.rss_end.get("api"),
             "api_rss_samples": [list(sample) for sample in g.rss_samples],

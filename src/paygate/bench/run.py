@@ -28,7 +28,18 @@ from paygate.bench.loadgen import SLOTS, GeneratorSpec, Schedule, start_generato
 from paygate.bench.options import BenchOptions
 from paygate.bench.report import PhaseProgress
 from paygate.bench.results import BenchResult, Phase
-from paygate.bench.stack import ProcessGroup, Stack, external_stack, free_port, spawn, start_stack, wait_http
+from paygate.bench.stack import (
+    ProcessGroup,
+    Stack,
+    busy_cpu_seconds,
+    cpu_spent,
+    database_server_group,
+    external_stack,
+    free_port,
+    spawn,
+    start_stack,
+    wait_http,
+)
 from paygate.bench.verify import Verification, verify_run
 
 __all__ = ["BenchError", "run_bench"]
@@ -176,8 +187,10 @@ def measure(
         while time.monotonic() < warmup_end and not finished():
             tick("warm-up")
             time.sleep(min(POLL, max(0.0, warmup_end - time.monotonic())))
+        groups = {**groups, "loadgen": ProcessGroup("loadgen", [h.process.pid for h in handles if h.process.pid])}
         for group in groups.values():
             group.refresh()
+        machine_start = busy_cpu_seconds()
         cpu_start = {role: g.cpu_seconds() for role, g in groups.items()}
         phase.rss_start = {role: g.rss_bytes() for role, g in groups.items()}
         sample_every = max(1.0, options.measure_seconds / 20)
@@ -193,7 +206,8 @@ def measure(
                 break
             wait = POLL if stop_at is None else min(POLL, max(0.0, stop_at - time.monotonic()))
             time.sleep(wait)
-        phase.cpu_seconds = {role: g.cpu_seconds() - cpu_start[role] for role, g in groups.items()}
+        phase.cpu_seconds = {role: cpu_spent(cpu_start[role], g.cpu_seconds()) for role, g in groups.items()}
+        phase.cpu_seconds["machine"] = busy_cpu_seconds() - machine_start
         phase.rss_end = {role: g.rss_bytes() for role, g in groups.items()}
         tick("finish")
         results = [h.result(options.timeout * 4 + 60) for h in handles]
@@ -266,7 +280,11 @@ def run_floor(options: BenchOptions, run_id: str, run_dir: Path, database_url: s
                 raise RuntimeError("the floor's processes did not all start")
             time.sleep(0.1)
             group.refresh()
-        phase, _files = measure("floor", url, key, options, run_id + "f", run_dir, {"api": group}, scenario="card")
+        groups = {"api": group}
+        database = database_server_group(database_url)
+        if database is not None:
+            groups["database"] = database
+        phase, _files = measure("floor", url, key, options, run_id + "f", run_dir, groups, scenario="card")
     finally:
         proc.stop()
         if database_url.startswith("sqlite"):

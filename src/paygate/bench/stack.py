@@ -9,6 +9,8 @@ sandbox processor.
 
 :class:`ProcessGroup` reads CPU seconds and RSS of a set of processes with psutil (children of the API supervisor
 included), which is how the report gets CPU seconds per payment and memory at start and end.
+:func:`database_server_group` finds a local PostgreSQL server's processes, so that the database's share of a
+payment's CPU is measured too.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ import psutil  # type: ignore[import-untyped]
 
 from paygate.bench.options import BenchOptions
 
-__all__ = ["ManagedProcess", "ProcessGroup", "Stack", "free_port", "start_stack", "wait_http"]
+__all__ = [
+    "ManagedProcess",
+    "ProcessGroup",
+    "Stack",
+    "busy_cpu_seconds",
+    "cpu_spent",
+    "database_server_group",
+    "free_port",
+    "start_stack",
+    "wait_http",
+]
 
 TALLY_KEY = "bench_ref"
 SIMULATOR_RETAIN_PAYMENTS = 20_000
@@ -120,15 +132,17 @@ class ProcessGroup:
         children = [p for p in self.processes if p.pid not in roots]
         return children or [p for p in self.processes if p.pid in roots]
 
-    def cpu_seconds(self) -> float:
-        total = 0.0
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds (user + system) each process has used so far, by pid; subtract two readings with
+        :func:`cpu_spent`."""
+        out: dict[int, float] = {}
         for proc in self.processes:
             try:
                 t = proc.cpu_times()
             except psutil.Error:
                 continue
-            total += t.user + t.system
-        return total
+            out[proc.pid] = t.user + t.system
+        return out
 
     def rss_bytes(self) -> list[int]:
         out: list[int] = []
@@ -138,6 +152,45 @@ class ProcessGroup:
             except psutil.Error:
                 continue
         return out
+
+
+def cpu_spent(start: dict[int, float], end: dict[int, float]) -> float:
+    """CPU seconds used between two :meth:`ProcessGroup.cpu_seconds` readings by the processes in both (one that
+    exited in between is left out rather than counted negative)."""
+    return sum(end[pid] - spent for pid, spent in start.items() if pid in end)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all of this machine's cores have spent busy since boot (user, nice, system, interrupts; not
+    idle, I/O wait, or time the hypervisor stole): the whole machine's share of a payment, whoever spent it."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0))
+
+
+def database_server_group(database_url: str | None) -> ProcessGroup | None:
+    """The processes of the PostgreSQL server behind ``database_url`` when it runs on this machine (found as the
+    parent of the backend serving a connection); ``None`` for SQLite (its work runs inside the API process), a
+    remote server, or one that cannot be asked. The group holds the whole server — every backend, the WAL writer,
+    the checkpointer —, so its CPU counts other databases' work too: measure on an otherwise idle server."""
+    if not database_url or not database_url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paygate.db.engine import sync_url
+
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        server = psutil.Process(backend).parent()
+        if server is None or "postgres" not in server.name():
+            return None
+        return ProcessGroup("database", [server.pid])
+    except (SQLAlchemyError, psutil.Error):
+        return None
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -274,6 +327,9 @@ def start_stack(options: BenchOptions, run_dir: Path, *, startup_timeout: float 
         if worker.popen.poll() is not None:
             raise RuntimeError(f"the worker exited with {worker.popen.returncode}:\n{worker.log_tail()}")
         stack.groups["worker"] = ProcessGroup("worker", [worker.popen.pid])
+        database = database_server_group(database_url)
+        if database is not None:
+            stack.groups["database"] = database
     except BaseException:
         stack.stop()
         raise
