@@ -103,7 +103,7 @@ def _client(app: ASGIApp) -> httpx2.AsyncClient:
 
 def test_a_finished_idempotent_answer_is_kept_as_one_compact_record_and_replayed_byte_for_byte() -> None:
     app = create_app(SimConfig(retain_payments=10))
-    store: Store = app.app.state.runtime.store  # type: ignore[attr-defined]
+    store: Store = app.state.runtime.store  # type: ignore[attr-defined]
 
     async def go() -> None:
         async with _client(app) as client:
@@ -129,7 +129,7 @@ def test_the_simulators_webhook_attempt_log_keeps_only_the_newest_attempts_under
     retain = 3
     config = SimConfig(retain_payments=retain, webhook_url="http://127.0.0.1:9/hooks", webhook_max_attempts=1)
     app = create_app(config)
-    sender = app.app.state.runtime.webhooks  # type: ignore[attr-defined]
+    sender = app.state.runtime.webhooks  # type: ignore[attr-defined]
 
     async def go() -> list[str]:
         async with _client(app) as client:
@@ -187,7 +187,7 @@ def test_memory_kept_per_retained_payment_stays_bounded() -> None:
     (allocator noise), but exactly what it keeps alive, including any excess buffer behind an answer's body."""
     retain = 100
     app = create_app(SimConfig(retain_payments=retain))
-    store: Store = app.app.state.runtime.store  # type: ignore[attr-defined]
+    store: Store = app.state.runtime.store  # type: ignore[attr-defined]
 
     async def go() -> int:
         async with _client(app) as client:

@@ -18,6 +18,8 @@ Contract of :class:`DirectRoutes` (an ASGI middleware placed directly inside the
   no parameters, dependencies or body, a coroutine endpoint): for those, the skipped layers only route and
   provide dependency context the endpoint does not use. The scope gets the ``route``, ``endpoint`` and
   ``path_params`` keys the router sets.
+* A plain Starlette app (the PSP simulator) uses :func:`static_routes`: its coroutine routes without path
+  parameters, whose endpoints Starlette calls with the request alone.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["DirectRoute", "DirectRoutes", "direct_route"]
+__all__ = ["DirectRoute", "DirectRoutes", "direct_route", "static_routes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -44,7 +47,7 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 class DirectRoute:
     method: str
     path: str
-    route: APIRoute
+    route: Route
     endpoint: Endpoint
 
 
@@ -71,6 +74,17 @@ def direct_route(router: APIRouter, endpoint: Callable[..., Any]) -> DirectRoute
     ):
         raise ValueError(f"{endpoint.__name__}: only request-only coroutine endpoints can be served directly")
     return DirectRoute(next(iter(methods)), route.path, route, endpoint)
+
+
+def static_routes(routes: Iterable[BaseRoute]) -> list[DirectRoute]:
+    """Every (method, route) of ``routes`` — a plain Starlette app's — that may be served directly: a ``Route``
+    with no path parameters whose endpoint is a coroutine function (Starlette calls it with the request alone).
+    Others are left to the router."""
+    out: list[DirectRoute] = []
+    for route in routes:
+        if isinstance(route, Route) and not route.param_convertors and inspect.iscoroutinefunction(route.endpoint):
+            out.extend(DirectRoute(method, route.path, route, route.endpoint) for method in sorted(route.methods or ()))
+    return out
 
 
 def exception_handlers(app: FastAPI) -> tuple[dict[type[BaseException], Handler], dict[int, Handler]]:
