@@ -33,7 +33,9 @@ async def update_customer(conn: AsyncConnection, row: dict[str, Any], values: di
 
 
 async def detach_all(conn: AsyncConnection, customer_id: str, now: int) -> None:
-    """Detach every payment method of a deleted customer (they can no longer be used off-session)."""
+    """Detach every payment method of a deleted customer (none of them may be used again)."""
     await conn.execute(
-        update(payment_methods).where(payment_methods.c.customer == customer_id).values(customer=None, updated=now)
+        update(payment_methods)
+        .where(payment_methods.c.customer == customer_id)
+        .values(customer=None, detached_at=now, updated=now)
     )

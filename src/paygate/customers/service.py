@@ -41,6 +41,7 @@ from paygate.kit.errors import InvalidRequest, ResourceMissing
 from paygate.kit.ids import new_id
 from paygate.kit.params import merge_metadata
 from paygate.merchants.context import AuthContext
+from paygate.vault import usage
 from paygate.vault.schemas import PaymentMethodListParams, billing_details_object, payment_method_object
 from paygate.vault.service import VaultService
 from paygate.vault.tables import customers
@@ -183,6 +184,7 @@ class CustomerService:
                 param=param,
                 code=_UNEXPECTED,
             )
+        usage.check_attachable(pm, param=param)
         pm = await self.vault.set_customer(conn, pm, customer_id)
         await events.emit(conn, ctx, "payment_method.attached", payment_method_object(pm))
         return pm
@@ -219,14 +221,20 @@ class CustomerService:
         )
         return await self.vault.list(ctx, params, url=f"/v1/customers/{customer_id}/payment_methods")
 
-    async def save_after_payment(self, conn: AsyncConnection, ctx: AuthContext, customer_id: str, pm_id: str) -> bool:
-        """Attach a vaulted ``pm_id`` to ``customer_id`` after a successful payment with ``setup_future_usage``.
+    async def save_after_payment(
+        self, conn: AsyncConnection, ctx: AuthContext, customer_id: str, pm_id: str, intent_id: str
+    ) -> bool:
+        """Attach a vaulted ``pm_id`` to ``customer_id`` after the PaymentIntent ``intent_id`` paid with it and
+        ``setup_future_usage`` (the one way a card used while attached to no customer gets attached).
 
-        Returns False (and changes nothing) for sandbox tokens, unknown / deleted customers and payment methods
-        already attached elsewhere: the payment itself has succeeded and must not fail for this."""
+        Returns False (and changes nothing) for sandbox tokens, unknown / deleted customers, payment methods
+        already attached elsewhere, detached, or used by another intent: the payment itself has succeeded and
+        must not fail for this."""
         pm = await repo_pm(conn, self.vault, ctx, pm_id)
         owner = await repo.get_customer(conn, ctx.merchant_id, ctx.livemode, customer_id)
         if pm is None or owner is None or owner["deleted"] or pm["customer"] not in (None, customer_id):
+            return False
+        if pm["detached_at"] is not None or pm["consumed_by"] not in (None, intent_id):
             return False
         if pm["customer"] is None:
             pm = await self.vault.set_customer(conn, pm, customer_id)

@@ -64,6 +64,7 @@ from paygate.payments.schemas import (
 )
 from paygate.routing.rules import PaymentFacts
 from paygate.routing.service import Route, Router, is_failover_safe
+from paygate.vault import usage
 from paygate.vault.cards import card_country
 from paygate.vault.errors import VaultError
 from paygate.vault.schemas import PaymentMethodData
@@ -142,13 +143,21 @@ class PaymentService:
             )
 
     # ------------------------------------------------------------------ helpers
-    async def _check_payment_method(self, conn: AsyncConnection, ctx: AuthContext, pm: str) -> None:
-        """A sandbox test token (``pm_card_visa``…) or a vaulted ``pm_…`` of this merchant and mode; else 404."""
+    def _vaulted(self, pm: str) -> bool:
+        """Whether ``pm`` names a card in the vault (sandbox test tokens such as ``pm_card_visa`` do not)."""
+        return self.vault is not None and pm.startswith("pm_") and testcards.resolve(token=pm) is None
+
+    async def _check_payment_method(
+        self, conn: AsyncConnection, ctx: AuthContext, pm: str, *, customer: str | None, intent_id: str
+    ) -> None:
+        """A sandbox test token (``pm_card_visa``…) or a vaulted ``pm_…`` of this merchant and mode that the
+        intent ``intent_id`` of ``customer`` may use (:func:`paygate.vault.usage.check_use`); else 404 / 400."""
         if testcards.resolve(token=pm) is not None:
             return
-        if self.vault is not None and pm.startswith("pm_") and await self.vault.exists(conn, ctx, pm):
-            return
-        raise ResourceMissing("PaymentMethod", pm, param="payment_method")
+        if self.vault is None or not self._vaulted(pm):
+            raise ResourceMissing("PaymentMethod", pm, param="payment_method")
+        row = await self.vault.get_row(conn, ctx, pm, param="payment_method")
+        usage.check_use(row, customer=customer, intent_id=intent_id)
 
     async def _tokenize_inline(
         self, ctx: AuthContext, payment_method: str | None, data: PaymentMethodData | None
@@ -191,7 +200,9 @@ class PaymentService:
             and intent["payment_method"]
             and intent["status"] in (Status.SUCCEEDED, Status.REQUIRES_CAPTURE)
         ):
-            await self.customers.save_after_payment(conn, ctx, intent["customer"], intent["payment_method"])
+            await self.customers.save_after_payment(
+                conn, ctx, intent["customer"], intent["payment_method"], intent["id"]
+            )
 
     async def _finish(self, conn: AsyncConnection, guard: Guard, applied: flows.Applied, expand: list[str]) -> Reply:
         reply = error_reply(applied.error) if applied.error else _ok(await self._object(conn, applied.intent, expand))
@@ -216,15 +227,24 @@ class PaymentService:
             return facts if facts is not None else (None, None)
         return _test_card_facts(payment_method)
 
-    async def _payment_method_facts(self, ctx: AuthContext, pm: str) -> tuple[str | None, str | None] | None:
+    async def _payment_method_facts(
+        self, ctx: AuthContext, pm: str, *, customer: str | None = None, intent_id: str | None = None
+    ) -> tuple[str | None, str | None] | None:
         """The card facts of ``pm`` for routing, or ``None`` when it is neither a test token nor a vaulted ``pm_…``
-        of this merchant and mode (the caller answers 404, as :meth:`_check_payment_method`). One read at most,
-        made outside any write transaction: a read inside one holds the SQLite writer while it waits."""
+        of this merchant and mode (the caller answers 404, as :meth:`_check_payment_method`). With ``intent_id``,
+        also check that intent of ``customer`` may use it (400 otherwise; the confirming transaction still
+        claims it, :func:`paygate.vault.usage.claim`). One read at most, made outside any write transaction: a
+        read inside one holds the SQLite writer while it waits."""
         if testcards.resolve(token=pm) is not None:
             return _test_card_facts(pm)
-        if self.vault is not None and pm.startswith("pm_"):
-            return await self.vault.card_facts(ctx, pm)
-        return None
+        if self.vault is None or not self._vaulted(pm):
+            return None
+        row = await self.vault.lookup(ctx, pm)
+        if row is None:
+            return None
+        if intent_id is not None:
+            usage.check_use(row, customer=customer, intent_id=intent_id)
+        return (row["brand"], row["country"])
 
     async def _routes(
         self, ctx: AuthContext, intent: dict[str, Any], facts: tuple[str | None, str | None] | None = None
@@ -467,9 +487,10 @@ class PaymentService:
         if guard.recovery:
             return await self.resume(ctx, guard, p.expand)
         validate_charge_amount(p.amount, p.currency)
+        intent_id = new_id("pi")
         facts = None
         if p.payment_method:
-            facts = await self._payment_method_facts(ctx, p.payment_method)
+            facts = await self._payment_method_facts(ctx, p.payment_method, customer=p.customer, intent_id=intent_id)
             if facts is None:
                 raise ResourceMissing("PaymentMethod", p.payment_method, param="payment_method")
         prepared = await self._tokenize_inline(ctx, p.payment_method, p.payment_method_data)
@@ -481,7 +502,6 @@ class PaymentService:
                 "You must provide a payment_method when confirm=true.", param="payment_method", code="parameter_missing"
             )
         now = clock.now()
-        intent_id = new_id("pi")
         intent = repo.new_intent_row(
             ctx,
             intent_id,
@@ -519,7 +539,9 @@ class PaymentService:
         intent = {**intent, **self._processing(attempt, routes[0], now)}
         async with self.db.write() as conn:
             if prepared is not None and self.vault is not None:
-                await self.vault.store(conn, prepared)
+                await self.vault.store(conn, prepared, consumed_by=intent_id)
+            elif payment_method is not None and self._vaulted(payment_method):
+                await usage.claim(conn, ctx, payment_method, customer=p.customer, intent_id=intent_id)
             await repo.insert_intent(conn, intent)
             await events.emit(conn, ctx, "payment_intent.created", created)
             await repo.insert_attempt(conn, attempt)
@@ -556,8 +578,12 @@ class PaymentService:
                 values["payment_method_types"] = jsonx.dumps(p.payment_method_types)
             if p.metadata is not None:
                 values["metadata"] = merge_metadata(intent["metadata"], p.metadata)
+            pm = p.payment_method if p.payment_method is not None else intent["payment_method"]
+            if p.payment_method is not None or (p.customer is not None and pm):
+                # a new payment method, or a new customer for the one the intent has: may they go together?
+                customer = p.customer if p.customer is not None else intent["customer"]
+                await self._check_payment_method(conn, ctx, pm, customer=customer, intent_id=intent_id)
             if p.payment_method is not None:
-                await self._check_payment_method(conn, ctx, p.payment_method)
                 values["payment_method"] = p.payment_method
                 if intent["status"] == Status.REQUIRES_PAYMENT_METHOD:
                     values["status"] = Status.REQUIRES_CONFIRMATION
@@ -589,7 +615,7 @@ class PaymentService:
                     raise ResourceMissing("PaymentMethod", p.payment_method, param="payment_method")
                 values["payment_method"] = p.payment_method
             if prepared is not None and self.vault is not None:
-                await self.vault.store(conn, prepared)
+                await self.vault.store(conn, prepared, consumed_by=intent_id)
                 values["payment_method"] = prepared.id
             for field in ("return_url", "capture_method", "receipt_email"):
                 if getattr(p, field) is not None:
@@ -605,6 +631,9 @@ class PaymentService:
                     code="payment_intent_unexpected_state",
                     param="payment_method",
                 )
+            if prepared is None and self._vaulted(intent["payment_method"]):
+                # one conditional write: a card attached to no customer is this intent's alone from here on
+                await usage.claim(conn, ctx, intent["payment_method"], customer=intent["customer"], intent_id=intent_id)
             return await self._begin_authorization(conn, ctx, intent, guard, facts, values, v)
 
         intent, attempt, routes = await optimistic_first(self.db, txn1, rolled_back=guard.rolled_back)

@@ -193,16 +193,21 @@ class VaultService:
         }
         return PreparedCard(row=row, cvc=card.cvc)
 
-    async def store(self, conn: AsyncConnection, prepared: PreparedCard) -> dict[str, Any]:
+    async def store(
+        self, conn: AsyncConnection, prepared: PreparedCard, *, consumed_by: str | None = None
+    ) -> dict[str, Any]:
         """Insert the prepared card in the caller's transaction and hold its CVC in memory; returns the row.
+        ``consumed_by``: the PaymentIntent confirmed with this new card, which uses up its single use
+        (:mod:`paygate.vault.usage`) in the same insert.
 
         If the transaction later rolls back, the held CVC simply expires (it names a token that never existed).
         """
-        await repo.insert_payment_method(conn, prepared.row)
+        row = {**prepared.row, "consumed_by": consumed_by}
+        await repo.insert_payment_method(conn, row)
         if prepared.cvc is not None:
             self.cvcs.put(prepared.row["merchant_id"], prepared.id, prepared.cvc)
         log.info("payment_method.tokenized", payment_method=prepared.id, brand=prepared.row["brand"])
-        return prepared.row
+        return row
 
     async def create(self, ctx: AuthContext, data: PaymentMethodData, guard: Guard) -> Reply:
         """``POST /v1/payment_methods``: check access, tokenize, store, and record the idempotent reply in the
@@ -230,9 +235,14 @@ class VaultService:
 
     async def card_facts(self, ctx: AuthContext, pm_id: str) -> tuple[str, str | None] | None:
         """``(brand, country)`` of a vaulted card without decrypting it (for routing rules)."""
-        async with self.db.read() as conn:
-            row = await repo.get_payment_method(conn, ctx.merchant_id, ctx.livemode, pm_id)
+        row = await self.lookup(ctx, pm_id)
         return (row["brand"], row["country"]) if row else None
+
+    async def lookup(self, ctx: AuthContext, pm_id: str) -> dict[str, Any] | None:
+        """The row of one of this merchant's payment methods (``None`` if unknown), read in a transaction of its
+        own: callers use it before their write transaction."""
+        async with self.db.read() as conn:
+            return await repo.get_payment_method(conn, ctx.merchant_id, ctx.livemode, pm_id)
 
     async def retrieve(self, ctx: AuthContext, pm_id: str) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -252,8 +262,13 @@ class VaultService:
         return reply
 
     async def set_customer(self, conn: AsyncConnection, row: dict[str, Any], customer: str | None) -> dict[str, Any]:
-        """Attach (``customer`` id) or detach (``None``) inside the caller's transaction."""
-        return await repo.update_payment_method(conn, row, {"customer": customer, "updated": clock.now()})
+        """Attach (``customer`` id) or detach (``None``: the card may not be used again) inside the caller's
+        transaction."""
+        now = clock.now()
+        values: dict[str, Any] = {"customer": customer, "updated": now}
+        if customer is None:
+            values["detached_at"] = now
+        return await repo.update_payment_method(conn, row, values)
 
     async def list(self, ctx: AuthContext, p: PaymentMethodListParams, *, url: str) -> dict[str, Any]:
         t = payment_methods

@@ -72,6 +72,10 @@ payment_methods = Table(
     Column("sealed", LargeBinary, nullable=False),
     Column("kek_id", String(80), nullable=False),
     Column("kek_version", Integer, nullable=False),
+    # the PaymentIntent that used this card while it was attached to no customer (single use; see
+    # paygate.vault.usage), and when it was detached from a customer (never usable again)
+    Column("consumed_by", String(40), nullable=True),
+    Column("detached_at", BigInteger, nullable=True),
     Column("created", BigInteger, nullable=False),
     Column("updated", BigInteger, nullable=False),
     Index("ix_payment_methods_list", "merchant_id", "livemode", "created", "id"),

@@ -95,12 +95,15 @@ def test_payment_method_data_tokenizes_inline_and_the_cvc_reaches_only_that_auth
         return await original(req, http)
 
     monkeypatch.setattr(sandbox, "authorize", spy)
+    cus = merchant.post("/v1/customers", {}).json()["id"]
     resp = merchant.post(
         "/v1/payment_intents",
         {
             "amount": 900,
             "currency": "usd",
             "confirm": "true",
+            "customer": cus,
+            "setup_future_usage": "off_session",
             **card_form("4242424242424242", "737", prefix="payment_method_data"),
         },
     )
@@ -109,7 +112,7 @@ def test_payment_method_data_tokenizes_inline_and_the_cvc_reaches_only_that_auth
     assert pi["status"] == "succeeded" and pi["payment_method"].startswith("pm_")
     again = merchant.post(
         "/v1/payment_intents",
-        {"amount": 900, "currency": "usd", "payment_method": pi["payment_method"], "confirm": "true"},
+        {"amount": 900, "currency": "usd", "customer": cus, "payment_method": pi["payment_method"], "confirm": "true"},
     )
     assert again.json()["status"] == "succeeded"
     assert seen == [("4242", "737"), ("4242", None)]  # a saved card used later carries no CVC
