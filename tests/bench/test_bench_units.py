@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paygate.api import RequestContextMiddleware
 from paygate.bench.httpclient import Connection
-from paygate.bench.results import percentile
+from paygate.bench.results import Phase, percentile
 from paygate.bench.scenarios import parse_server_timing
 from paygate.bench.stack import cpu_spent, database_server_group
 from paygate.connectors.testcards import resolve
@@ -301,3 +301,15 @@ def test_a_sqlite_or_remote_database_has_no_server_processes_to_measure() -> Non
     assert database_server_group(None) is None
     # nothing answers there: the bench measures without the database's share rather than failing
     assert database_server_group("postgresql://postgres@127.0.0.1:1/none") is None
+
+
+def test_the_machines_busy_share_is_over_the_time_cpu_was_read_not_the_payments_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a counted run's payments end before the bench notices; the CPU read until then is divided by that longer time
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    phase = Phase("paygate", window_seconds=0.2, cpu_window_seconds=1.0, cpu_seconds={"machine": 1.5})
+    assert phase.busy_share() == 0.75
+    # a reading a tick over the cores' capacity on a short window is reported as fully busy, not more
+    assert Phase("paygate", cpu_window_seconds=0.05, cpu_seconds={"machine": 0.11}).busy_share() == 1.0
+    assert Phase("paygate", window_seconds=1.0).busy_share() is None  # not measured

@@ -38,6 +38,9 @@ class Phase:
 
     label: str
     window_seconds: float = 0.0
+    # how long CPU was read for: from the window's start until the bench saw it end (a counted run's window ends
+    # with its last payment, which the bench notices up to a poll later)
+    cpu_window_seconds: float = 0.0
     measured: int = 0
     payments_total: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -74,9 +77,11 @@ class Phase:
         """How busy the machine's cores were over the window, from 0 to 1 (``None`` if not measured)."""
         spent = self.cpu_seconds.get("machine")
         cpus = os.cpu_count() or 1
-        if spent is None or self.window_seconds <= 0:
+        if spent is None or self.cpu_window_seconds <= 0:
             return None
-        return round(spent / (self.window_seconds * cpus), 3)
+        # CPU time is read in clock ticks: over a window of a fraction of a second the reading may exceed the
+        # cores' capacity by a tick or two, which is not busier than busy
+        return round(min(1.0, spent / (self.cpu_window_seconds * cpus)), 3)
 
     def latency_ms(self, q: float) -> float | None:
         return _ms(percentile(self.latencies, q))

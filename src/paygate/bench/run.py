@@ -190,7 +190,7 @@ def measure(
         groups = {**groups, "loadgen": ProcessGroup("loadgen", [h.process.pid for h in handles if h.process.pid])}
         for group in groups.values():
             group.refresh()
-        machine_start = busy_cpu_seconds()
+        machine_start, cpu_clock_start = busy_cpu_seconds(), time.monotonic()
         cpu_start = {role: g.cpu_seconds() for role, g in groups.items()}
         phase.rss_start = {role: g.rss_bytes() for role, g in groups.items()}
         sample_every = max(1.0, options.measure_seconds / 20)
@@ -208,6 +208,7 @@ def measure(
             time.sleep(wait)
         phase.cpu_seconds = {role: cpu_spent(cpu_start[role], g.cpu_seconds()) for role, g in groups.items()}
         phase.cpu_seconds["machine"] = busy_cpu_seconds() - machine_start
+        phase.cpu_window_seconds = time.monotonic() - cpu_clock_start
         phase.rss_end = {role: g.rss_bytes() for role, g in groups.items()}
         tick("finish")
         results = [h.result(options.timeout * 4 + 60) for h in handles]
