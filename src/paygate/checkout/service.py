@@ -48,7 +48,7 @@ from paygate.checkout.validation import (
     normalize_origins,
     validate_create,
 )
-from paygate.customers.service import CustomerService
+from paygate.customers.service import CustomerService, no_such_customer
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
 from paygate.events import service as events
@@ -112,17 +112,10 @@ class CheckoutService:
         default = (stored or _default_settings())["default_expires_in"]
         new = validate_create(p, now=clock.now(), default_expires_in=default)
         if p.customer is not None:
-            customer = None
-            if self.customers is not None:
-                try:
-                    customer = await self.customers.retrieve(ctx, p.customer)
-                except ResourceMissing:
-                    customer = None
-            if customer is None or customer.get("deleted"):
-                raise InvalidRequest(
-                    f"No such customer: '{p.customer[:64]}'", param="customer", code="resource_missing"
-                )
-            new = replace(new, prefill_email=customer.get("email") or None)
+            if self.customers is None:
+                raise no_such_customer(p.customer)
+            customer = await self.customers.referenced(ctx, p.customer)
+            new = replace(new, prefill_email=customer["email"] or None)
         return new
 
     async def create(self, ctx: AuthContext, new: NewSession, guard: Guard) -> Reply:

@@ -84,6 +84,16 @@ class CustomerService:
             raise ResourceMissing("customer", customer_id, param=param)
         return row
 
+    async def referenced(self, ctx: AuthContext, customer_id: str, *, param: str = "customer") -> dict[str, Any]:
+        """The row of a customer another object names in ``param`` (a PaymentIntent's, a Checkout Session's),
+        read in a transaction of its own; 400 ``resource_missing`` when it is not a live customer of this
+        merchant and mode."""
+        async with self.db.read() as conn:
+            row = await repo.get_customer(conn, ctx.merchant_id, ctx.livemode, customer_id)
+        if row is None or row["deleted"]:
+            raise no_such_customer(customer_id, param)
+        return row
+
     # ------------------------------------------------------------------ customers
     async def create(self, ctx: AuthContext, p: CreateParams, guard: Guard) -> Reply:
         now = clock.now()
@@ -240,6 +250,11 @@ class CustomerService:
             pm = await self.vault.set_customer(conn, pm, customer_id)
             await events.emit(conn, ctx, "payment_method.attached", payment_method_object(pm))
         return True
+
+
+def no_such_customer(customer_id: str, param: str = "customer") -> InvalidRequest:
+    """The 400 for a parameter naming a customer that does not exist (or was deleted) in this merchant's mode."""
+    return InvalidRequest(f"No such customer: '{customer_id[:64]}'", param=param, code="resource_missing")
 
 
 async def repo_pm(conn: AsyncConnection, vault: VaultService, ctx: AuthContext, pm_id: str) -> dict[str, Any] | None:

@@ -104,3 +104,24 @@ def test_a_declined_payment_does_not_save_the_card(merchant: Merchant) -> None:
     )
     assert resp.status_code == 402
     assert merchant.get(f"/v1/customers/{cus}/payment_methods").json()["data"] == []
+
+
+def test_a_payment_intent_names_only_a_live_customer_of_its_merchant_and_keeps_it(
+    merchant: Merchant, other_merchant: Merchant
+) -> None:
+    theirs = other_merchant.post("/v1/customers", {}).json()["id"]
+    deleted = merchant.post("/v1/customers", {}).json()["id"]
+    merchant.http.delete(f"/v1/customers/{deleted}").raise_for_status()
+    for customer in ("cus_doesnotexist", theirs, deleted):
+        resp = merchant.post("/v1/payment_intents", {"amount": 500, "currency": "usd", "customer": customer})
+        stripe_error(resp, 400, "resource_missing", param="customer")
+    assert merchant.get("/v1/payment_intents").json()["data"] == []  # nothing was written
+    first = merchant.post("/v1/customers", {}).json()["id"]
+    second = merchant.post("/v1/customers", {}).json()["id"]
+    bare = merchant.post("/v1/payment_intents", {"amount": 500, "currency": "usd"}).json()
+    stripe_error(merchant.post(f"/v1/payment_intents/{bare['id']}", {"customer": theirs}), 400, "resource_missing")
+    assert merchant.post(f"/v1/payment_intents/{bare['id']}", {"customer": first}).json()["customer"] == first
+    assert merchant.post(f"/v1/payment_intents/{bare['id']}", {"customer": first}).status_code == 200  # same one
+    moved = merchant.post(f"/v1/payment_intents/{bare['id']}", {"customer": second})
+    stripe_error(moved, 400, param="customer")
+    assert merchant.get(f"/v1/payment_intents/{bare['id']}").json()["customer"] == first
