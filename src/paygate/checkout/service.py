@@ -48,7 +48,7 @@ from paygate.checkout.validation import (
     normalize_origins,
     validate_create,
 )
-from paygate.customers.service import CustomerService, no_such_customer
+from paygate.customers.service import CustomerService, referenced_customer
 from paygate.db.engine import Database
 from paygate.db.pagination import list_page
 from paygate.events import service as events
@@ -112,9 +112,7 @@ class CheckoutService:
         default = (stored or _default_settings())["default_expires_in"]
         new = validate_create(p, now=clock.now(), default_expires_in=default)
         if p.customer is not None:
-            if self.customers is None:
-                raise no_such_customer(p.customer)
-            customer = await self.customers.referenced(ctx, p.customer)
+            customer = await referenced_customer(self.customers, ctx, p.customer)
             new = replace(new, prefill_email=customer["email"] or None)
         return new
 

@@ -91,7 +91,7 @@ class CustomerService:
         async with self.db.read() as conn:
             row = await repo.get_customer(conn, ctx.merchant_id, ctx.livemode, customer_id)
         if row is None or row["deleted"]:
-            raise no_such_customer(customer_id, param)
+            raise _no_such_customer(customer_id, param)
         return row
 
     # ------------------------------------------------------------------ customers
@@ -252,9 +252,18 @@ class CustomerService:
         return True
 
 
-def no_such_customer(customer_id: str, param: str = "customer") -> InvalidRequest:
+def _no_such_customer(customer_id: str, param: str) -> InvalidRequest:
     """The 400 for a parameter naming a customer that does not exist (or was deleted) in this merchant's mode."""
     return InvalidRequest(f"No such customer: '{customer_id[:64]}'", param=param, code="resource_missing")
+
+
+async def referenced_customer(
+    customers: CustomerService | None, ctx: AuthContext, customer_id: str, *, param: str = "customer"
+) -> dict[str, Any]:
+    """:meth:`CustomerService.referenced` for services built without customers (where none exists)."""
+    if customers is None:
+        raise _no_such_customer(customer_id, param)
+    return await customers.referenced(ctx, customer_id, param=param)
 
 
 async def repo_pm(conn: AsyncConnection, vault: VaultService, ctx: AuthContext, pm_id: str) -> dict[str, Any] | None:

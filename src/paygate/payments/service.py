@@ -35,7 +35,7 @@ from paygate.connectors.base import (
     VoidRequest,
 )
 from paygate.connectors.errors import ConnectorError
-from paygate.customers.service import CustomerService, no_such_customer
+from paygate.customers.service import CustomerService, referenced_customer
 from paygate.db.engine import Database
 from paygate.db.optimistic import optimistic_first, optimistic_then_locked
 from paygate.db.pagination import list_page
@@ -158,13 +158,6 @@ class PaymentService:
             raise ResourceMissing("PaymentMethod", pm, param="payment_method")
         row = await self.vault.get_row(conn, ctx, pm, param="payment_method")
         usage.check_use(row, customer=customer, intent_id=intent_id)
-
-    async def _check_customer(self, ctx: AuthContext, customer: str) -> None:
-        """400 ``resource_missing`` unless ``customer`` is a live customer of this merchant and mode (read before
-        the write transaction)."""
-        if self.customers is None:
-            raise no_such_customer(customer)
-        await self.customers.referenced(ctx, customer)
 
     async def _tokenize_inline(
         self, ctx: AuthContext, payment_method: str | None, data: PaymentMethodData | None
@@ -495,7 +488,7 @@ class PaymentService:
             return await self.resume(ctx, guard, p.expand)
         validate_charge_amount(p.amount, p.currency)
         if p.customer is not None:
-            await self._check_customer(ctx, p.customer)
+            await referenced_customer(self.customers, ctx, p.customer)
         intent_id = new_id("pi")
         facts = None
         if p.payment_method:
@@ -562,7 +555,7 @@ class PaymentService:
     async def update(self, ctx: AuthContext, intent_id: str, p: UpdateParams, guard: Guard) -> Reply:
         _check_expand(p.expand)
         if p.customer is not None:
-            await self._check_customer(ctx, p.customer)
+            await referenced_customer(self.customers, ctx, p.customer)
         async with self.db.write() as conn:
             intent = await repo.get_intent(conn, ctx, intent_id, lock=True)
             if intent["pending_op"]:
