@@ -18,6 +18,7 @@ WEBHOOK_SETTINGS: dict[str, object] = {
     "simulator_webhook_secret": SIM_SECRET,
     "webhook_retry_schedule": "0,0,0,0,0",
     "webhook_timeout_seconds": 5.0,
+    "db_pool_size": 5,  # a second server beside the suite's main one: keep PostgreSQL's connections in reach
 }
 
 
